@@ -1,0 +1,36 @@
+# Everything a fresh machine needs, installed by the project's own files: a virtualenv with the
+# package, and helm + kustomize built from their pinned Go modules into ~/.cache/cluster-init.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ENV ?= environment-values/kubeadm-capd
+
+.PHONY: setup plan test lint bench clean
+
+setup: $(VENV)/.installed
+	$(BIN)/python -m cluster_init.tools install
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The main job, for now: plan the default environment.
+plan: setup
+	$(BIN)/cluster-init validate $(ENV)
+	$(BIN)/cluster-init plan $(ENV)
+
+# Lint, type-check and run every test tier.
+test: setup lint
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks testenv
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/plan_vs_helm.py
+
+clean:
+	rm -rf $(VENV)

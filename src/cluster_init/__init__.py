@@ -1,0 +1,1 @@
+"""cluster-init: bootstrap a self-managed Cluster API management cluster with Flux."""

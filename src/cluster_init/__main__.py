@@ -1,0 +1,3 @@
+from cluster_init.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Rendering the chart with the real helm, exactly as the HelmRelease would in each context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from cluster_init import tools, yamlfile
+from cluster_init.environment import Environment
+from cluster_init.errors import InputError, Problem, RuntimeFailure
+from cluster_init.paths import chart_dir, display
+from cluster_init.values import scrub, secret_strings, user_values
+
+RELEASE = "telco-cloud-init"
+DEFAULT_NAMESPACE = "cluster-init"
+
+
+def template(env: Environment, context: str, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
+    """The chart's objects. User values go in on stdin, so secrets never touch the disk."""
+    args = ["template", RELEASE, str(chart_dir()), "--namespace", namespace]
+    if context == "bootstrap":
+        args += ["-f", str(chart_dir() / "bootstrap.values.yaml")]
+    args += ["-f", "-"]
+    result = tools.run("helm", args, stdin=yaml.safe_dump(user_values(env)))
+    if result.returncode != 0:
+        _fail(env, context, result.stderr)
+    return yamlfile.parse_all(result.stdout)
+
+
+def _fail(env: Environment, context: str, stderr: str) -> None:
+    """Explain a helm failure: our validator's precise problems if it finds any, else helm's words."""
+    from cluster_init.validation import validate  # deferred: only failures pay for jsonschema
+
+    validate(env, context)  # raises InputError when the values are at fault
+    message = scrub(stderr.strip(), secret_strings(env))
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    detail = next((line.split("fail: ", 1)[1] for line in lines if "fail: " in line), " ".join(lines[-3:]))
+    if "execution error" in message or "values don't meet" in message:
+        raise InputError([Problem(env.values.where, "", f"the chart rejected these values: {detail}",
+                                  "fix the field it names")])
+    raise RuntimeFailure(f"helm template failed on {display(chart_dir())}: {detail}")

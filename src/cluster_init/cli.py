@@ -1,0 +1,119 @@
+"""The cluster-init command line. Imports are deferred so `--help` starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cluster_init.environment import Environment
+
+EPILOG = """\
+examples:
+  cluster-init validate environment-values/kubeadm-capd
+  cluster-init plan environment-values/rke2-capo --context management -o json
+  cluster-init plan environment-values/kubeadm-capd -o dot | dot -Tsvg > units.svg
+  cluster-init render environment-values/kubeadm-capd > bootstrap.yaml
+
+exit codes: 0 success, 1 runtime failure, 2 bad input (one line per problem:
+file:line: field: what is wrong; what to do). Secret values are never printed.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cluster-init",
+        description="Bootstrap a self-managed Cluster API management cluster with Flux. These commands "
+                    "check an environment folder (values.yaml + secrets.yaml) before any cluster is touched.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, example: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, description=summary, epilog=f"example:\n  {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("env_dir", metavar="ENV_DIR", type=Path,
+                       help="environment folder, e.g. environment-values/kubeadm-capd")
+        return p
+
+    validate = command("validate", "Check values and secrets against the chart's schema and cross-field rules.",
+                       "cluster-init validate environment-values/kubeadm-capo")
+    plan = command("plan", "List the units that would be applied, in apply order, with their dependencies.",
+                   "cluster-init plan environment-values/kubeadm-capd --context management -o json")
+    plan.add_argument("-o", "--output", choices=["text", "json", "yaml", "dot"], default="text",
+                      help="text (a tree, default), json or yaml for scripts, dot for Graphviz")
+    render = command("render", "Print every manifest that would be applied, as one YAML stream (secrets masked).",
+                     "cluster-init render environment-values/rke2-capd --context management")
+    for p in (validate, plan, render):
+        p.add_argument("--context", choices=["bootstrap", "management"], default="bootstrap",
+                       help="where the chart runs: the bootstrap cluster (default) or the management cluster")
+        p.add_argument("-n", "--namespace", default="cluster-init",
+                       help="namespace of the chart's release and its units (default: cluster-init)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from cluster_init.errors import InputError, RuntimeFailure
+
+    try:
+        return _run(args)
+    except InputError as e:
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except RuntimeFailure as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cluster_init import environment
+
+    env = environment.load(args.env_dir)
+    if args.command == "validate":
+        return _validate(env, args.context)
+    if args.command == "plan":
+        return _plan(env, args)
+    return _render(env, args)
+
+
+def _validate(env: Environment, context: str) -> int:
+    from cluster_init.validation import validate
+
+    for warning in validate(env, context):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{env.directory}: valid for the {context} context")
+    return 0
+
+
+def _plan(env: Environment, args: argparse.Namespace) -> int:
+    from cluster_init import chart, plan
+    from cluster_init.errors import InputError
+    from cluster_init.validation import placement_problems, semantic_problems
+    from cluster_init.values import merged
+
+    if problems := placement_problems(env):
+        raise InputError(problems)
+    objects = chart.template(env, args.context, args.namespace)  # helm enforces the schema itself
+    if problems := semantic_problems(env, merged(env, args.context)):
+        raise InputError(problems)
+    order = plan.apply_order(plan.units(objects))
+    formats = {"json": plan.as_json, "yaml": plan.as_yaml, "dot": plan.as_dot}
+    if args.output in formats:
+        sys.stdout.write(formats[args.output](args.context, order) + ("\n" if args.output == "json" else ""))
+    else:
+        sys.stdout.write(plan.as_text(args.context, order, str(env.directory)))
+    return 0
+
+
+def _render(env: Environment, args: argparse.Namespace) -> int:
+    from cluster_init import render
+    from cluster_init.validation import validate
+
+    validate(env, args.context)
+    sys.stdout.write(render.as_yaml(render.manifests(env, args.context, args.namespace)))
+    return 0

@@ -1,0 +1,102 @@
+"""`cluster-init plan`: the enabled units in apply order, read from the chart's own output."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import yaml
+
+from cluster_init.errors import InputError, Problem
+
+FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+TARGET_ANNOTATION = "cluster-init/target"
+UNIT_LABEL = "cluster-init/unit"
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    depends_on: list[str]
+    path: str
+    target: str
+
+
+def units(objects: list[dict[str, Any]]) -> list[Unit]:
+    """The chart's unit Kustomizations (labelled), in no particular order."""
+    found = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if (obj.get("apiVersion"), obj.get("kind")) != FLUX_KUSTOMIZATION or UNIT_LABEL not in (
+                meta.get("labels") or {}):
+            continue
+        spec = obj["spec"]
+        target = (meta.get("annotations") or {}).get(TARGET_ANNOTATION, "bootstrap")
+        deps = [d["name"] for d in spec.get("dependsOn") or []]
+        found.append(Unit(meta["name"], deps, spec["path"], target))
+    return found
+
+
+def apply_order(found: list[Unit]) -> list[Unit]:
+    """Topological order; among ready units, alphabetical, so the plan is stable."""
+    by_name = {u.name: u for u in found}
+    problems = [Problem("charts/telco-cloud-init", f"units.{u.name}.depends_on",
+                        f"names `{d}`, which is not enabled", "enable it or drop the dependency")
+                for u in found for d in u.depends_on if d not in by_name]
+    if problems:
+        raise InputError(problems)
+    waiting = {u.name: set(u.depends_on) for u in found}
+    ready = [name for name, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    order: list[Unit] = []
+    while ready:
+        name = heapq.heappop(ready)
+        order.append(by_name[name])
+        for other, deps in waiting.items():
+            if name in deps:
+                deps.remove(name)
+                if not deps:
+                    heapq.heappush(ready, other)
+    if len(order) != len(found):
+        stuck = sorted(set(by_name) - {u.name for u in order})
+        raise InputError([Problem("charts/telco-cloud-init", f"units.{stuck[0]}.depends_on",
+                                  f"dependency cycle among {', '.join(stuck)}", "remove one of the dependencies")])
+    return order
+
+
+def as_data(context: str, order: list[Unit]) -> dict[str, Any]:
+    return {"context": context, "units": [asdict(u) for u in order]}
+
+
+def as_json(context: str, order: list[Unit]) -> str:
+    return json.dumps(as_data(context, order), indent=2)
+
+
+def as_yaml(context: str, order: list[Unit]) -> str:
+    return yaml.safe_dump(as_data(context, order), sort_keys=False)
+
+
+def as_dot(context: str, order: list[Unit]) -> str:
+    """Graphviz: edges point from a unit to what it waits for; management-side units are boxes."""
+    lines = [f'digraph "{context}" {{', "  rankdir=RL;", '  node [fontname="Helvetica"];']
+    for unit in order:
+        shape = "box" if unit.target == "management" else "ellipse"
+        lines.append(f'  "{unit.name}" [shape={shape}, tooltip="{unit.path}"];')
+    lines += [f'  "{u.name}" -> "{d}";' for u in order for d in u.depends_on]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def as_text(context: str, order: list[Unit], environment: str) -> str:
+    """A readable tree: each unit in apply order with its target cluster and what it waits for."""
+    width = max((len(u.name) for u in order), default=0)
+    lines = [f"{environment} · context {context} · {len(order)} units, in apply order"]
+    for index, unit in enumerate(order):
+        last = index == len(order) - 1
+        branch, stem = ("└─", "  ") if last else ("├─", "│ ")
+        lines.append(f"{branch} {unit.name:<{width}}  → {unit.target:<10}  {unit.path}")
+        if unit.depends_on:
+            lines.append(f"{stem}   after: {', '.join(unit.depends_on)}")
+    return "\n".join(lines) + "\n"

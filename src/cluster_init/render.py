@@ -1,0 +1,59 @@
+"""`cluster-init render`: every manifest that would be applied for one context, secrets masked.
+
+Bootstrap context: what the CLI applies (namespace, environment ConfigMap and Secret, this
+repository's GitRepository, the chart's bootstrap HelmRelease), then what the chart renders.
+Management context: the environment objects and the chart's management-side output.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from cluster_init import chart, tools, yamlfile
+from cluster_init.environment import Environment
+from cluster_init.errors import RuntimeFailure
+from cluster_init.paths import components_dir
+from cluster_init.values import merged
+
+MASK = "*** masked by cluster-init ***"
+
+
+def manifests(env: Environment, context: str, namespace: str) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    if context == "bootstrap":
+        objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    for obj in env.objects:
+        placed = copy.deepcopy(obj)
+        placed["metadata"]["namespace"] = namespace
+        objects.append(placed)
+    if context == "bootstrap":
+        objects += bootstrap_release(merged(env, context), namespace)
+    objects += chart.template(env, context, namespace)
+    return [mask(o) for o in objects]
+
+
+def bootstrap_release(values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """The telco-cloud-init/bootstrap component, with the three variables the CLI fills in itself."""
+    built = tools.run("kustomize", ["build", str(components_dir() / "telco-cloud-init" / "bootstrap")])
+    if built.returncode != 0:
+        raise RuntimeFailure(f"kustomize build of telco-cloud-init/bootstrap failed: {built.stderr.strip()}")
+    text = built.stdout
+    for var, value in {"CLUSTER_INIT_NAMESPACE": namespace, "CLUSTER_INIT_SOURCE_URL": values["source"]["url"],
+                       "CLUSTER_INIT_SOURCE_REF": values["source"]["ref"]}.items():
+        text = text.replace("${" + var + "}", value)
+    return yamlfile.parse_all(text)
+
+
+def mask(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret keeps its keys, and every value becomes MASK (as stringData, so it stays valid)."""
+    if obj.get("kind") != "Secret" or obj.get("apiVersion") != "v1":
+        return obj
+    masked = {k: v for k, v in obj.items() if k not in ("data", "stringData")}
+    keys = sorted({*(obj.get("data") or {}), *(obj.get("stringData") or {})})
+    masked["stringData"] = dict.fromkeys(keys, MASK)
+    return masked
+
+
+def as_yaml(objects: list[dict[str, Any]]) -> str:
+    return yamlfile.dump(objects)

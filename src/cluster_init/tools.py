@@ -1,0 +1,84 @@
+"""The real helm and kustomize binaries, built from their pinned Go modules into the user cache.
+
+`go install module@version` works for both (neither module carries `replace` directives), so the
+pinned version in versions.yaml is all that is needed. Run `python -m cluster_init.tools install`
+(or `make setup`) once per machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from cluster_init.errors import RuntimeFailure
+from cluster_init.paths import cache_dir
+from cluster_init.pins import tool_pin
+
+TOOLS = ("helm", "kustomize")
+
+# Linker flags that stamp the version into `helm version` (its build would otherwise say "v3.x").
+_VERSION_FLAGS = {"helm": "-X helm.sh/helm/v3/internal/version.version={version}"}
+
+
+def tool_path(name: str) -> Path:
+    """The cached binary for the pinned version (CLUSTER_INIT_HELM / CLUSTER_INIT_KUSTOMIZE override)."""
+    if override := os.environ.get(f"CLUSTER_INIT_{name.upper()}"):
+        return Path(override)
+    version = tool_pin(name)["version"]
+    return cache_dir() / "tools" / f"{name}-{version}" / name
+
+
+def require(name: str) -> str:
+    path = tool_path(name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeFailure(
+            f"{name} {tool_pin(name)['version']} is not installed at {path}; "
+            "run `make setup` (or `python -m cluster_init.tools install`)"
+        )
+    return str(path)
+
+
+def run(name: str, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a tool and capture its output; the caller decides what a failure means."""
+    return subprocess.run(
+        [require(name), *args], input=stdin, capture_output=True, text=True, check=False
+    )
+
+
+def install(name: str) -> Path:
+    """Build the pinned version with `go install` unless it is already cached."""
+    path = tool_path(name)
+    if path.is_file():
+        return path
+    if shutil.which("go") is None:
+        raise RuntimeFailure("go is not on PATH; install Go 1.26 to build helm and kustomize")
+    pin = tool_pin(name)
+    ldflags = "-s -w " + _VERSION_FLAGS.get(name, "").format(version=pin["version"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as gobin:
+        env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"}
+        cmd = ["go", "install", "-trimpath", f"-ldflags={ldflags.strip()}", f"{pin['package']}@{pin['version']}"]
+        print(f"building {name} {pin['version']} (first run on this machine only)", file=sys.stderr)
+        subprocess.run(cmd, env=env, check=True)
+        built = Path(gobin) / Path(pin["package"]).name
+        if not built.is_file():  # kustomize/v5 installs as `kustomize`, not `v5`
+            built = Path(gobin) / name
+        os.replace(built, path)  # atomic: an interrupted build never leaves a half binary
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["install"]:
+        print("usage: python -m cluster_init.tools install", file=sys.stderr)
+        return 2
+    for name in TOOLS:
+        print(f"{name}: {install(name)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

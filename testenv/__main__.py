@@ -1,0 +1,55 @@
+"""Command line: python -m testenv {up,down,build,gomod}."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from testenv import build, kube
+from testenv.controlplane import ControlPlane, StartupError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testenv", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start a control plane; prints KUBECONFIG=<path> as its last line")
+    up.add_argument("--name", default="default", help="control plane name (default: %(default)s)")
+    up.add_argument("--port", type=int, help="kube-apiserver port on 127.0.0.1 (default: a free one)")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
+    up.add_argument(
+        "--crds",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="install CRDs from these YAML files (no files: the pinned CRD set) and wait for them",
+    )
+    down = sub.add_parser("down", help="stop a control plane and remove its state dir")
+    down.add_argument("--name", default="default", help="control plane name (default: %(default)s)")
+    down.add_argument("--keep", action="store_true", help="keep the state dir (logs, etcd data)")
+    sub.add_parser("build", help="build the missing twin binaries into the cache; print their directory")
+    sub.add_parser("gomod", help="regenerate testenv/go/go.mod and go.sum from versions.yaml (twin:)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "up":
+            crds = args.crds if args.crds else (kube.pinned_crd_files() if args.crds is not None else [])
+            kubeconfig = ControlPlane(args.name, port=args.port, timeout=args.timeout).up(crds)
+            print(f"KUBECONFIG={kubeconfig}")
+        elif args.command == "down":
+            stopped = ControlPlane(args.name).down(keep=args.keep)
+            print(
+                f"{args.name}: stopped {', '.join(stopped)}" if stopped else f"{args.name}: was not running"
+            )
+        elif args.command == "build":
+            print(build.ensure_binaries())
+        else:
+            build.write_gomod()
+    except (StartupError, build.BuildError, kube.ApiError, TimeoutError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""T0: the chart renders for every environment and context, and the unit graph is sound."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cluster_init import tools
+from tests.conftest import CONTEXTS, ENVIRONMENTS, ROOT, Result
+
+pytestmark = pytest.mark.t0
+
+BOOTSTRAP_ONLY = {"management-cluster-configs", "management-cluster-flux", "telco-cloud-init-management", "pivot"}
+DOCKER_UNITS = {"capi-infra-docker"}
+OPENSTACK_UNITS = {"capi-infra-openstack", "openstack-resource-controller"}
+KUBEADM_UNITS = {"capi-bootstrap-kubeadm", "capi-controlplane-kubeadm"}
+RKE2_UNITS = {"capi-bootstrap-rke2", "capi-controlplane-rke2"}
+
+
+def plan(cli: Callable[..., Result], env: str, context: str) -> dict[str, Any]:
+    result = cli("plan", str(ROOT / "environment-values" / env), "--context", context, "-o", "json")
+    assert result.code == 0, result.err
+    data: dict[str, Any] = json.loads(result.out)
+    return data
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_units_follow_providers_and_context(cli: Callable[..., Result], env: str, context: str) -> None:
+    data = plan(cli, env, context)
+    names = {u["name"] for u in data["units"]}
+    bootstrap, infra = env.split("-")
+    assert data["context"] == context
+    assert {"cert-manager", "capi-core"} <= names
+    assert (names >= KUBEADM_UNITS) == (bootstrap == "kubeadm")
+    assert (names >= RKE2_UNITS) == (bootstrap == "rke2")
+    assert not names & (RKE2_UNITS if bootstrap == "kubeadm" else KUBEADM_UNITS)
+    assert not names & (OPENSTACK_UNITS if infra == "capd" else DOCKER_UNITS)
+    assert (DOCKER_UNITS if infra == "capd" else OPENSTACK_UNITS) <= names
+    if context == "bootstrap":
+        assert BOOTSTRAP_ONLY | {"management-cluster"} <= names
+    else:
+        assert not names & (BOOTSTRAP_ONLY | {"management-cluster"})
+        assert {u["target"] for u in data["units"]} == {"management"}
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_apply_order_respects_every_dependency(cli: Callable[..., Result], env: str, context: str) -> None:
+    units = plan(cli, env, context)["units"]
+    position = {u["name"]: i for i, u in enumerate(units)}
+    for unit in units:
+        for dep in unit["depends_on"]:
+            assert dep in position, f"{unit['name']} depends on {dep}, which is not enabled"
+            assert position[dep] < position[unit["name"]]
+
+
+def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) -> None:
+    units = {u["name"]: u for u in plan(cli, "kubeadm-capd", "bootstrap")["units"]}
+    assert units["management-cluster-configs"]["target"] == "management"
+    assert units["telco-cloud-init-management"]["target"] == "management"
+    assert units["management-cluster"]["target"] == "bootstrap"
+    assert units["pivot"]["depends_on"] == ["telco-cloud-init-management"]
+    assert units["management-cluster"]["path"] == "./kustomize-components/management-cluster/capd-kubeadm"
+
+
+def rendered(cli: Callable[..., Result], env: Path | str, context: str = "bootstrap") -> list[dict[str, Any]]:
+    result = cli("render", str(ROOT / "environment-values" / env), "--context", context)
+    assert result.code == 0, result.err
+    return [d for d in yaml.safe_load_all(result.out) if d]
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_unit_kustomization_is_complete(cli: Callable[..., Result], env: str, context: str) -> None:
+    objects = rendered(cli, env, context)
+    units = [o for o in objects if o["kind"] == "Kustomization" and "cluster-init/unit" in o["metadata"]["labels"]]
+    sources = {(o["kind"], o["metadata"]["name"]) for o in objects if o["apiVersion"].startswith("source.")}
+    for unit in units:
+        spec = unit["spec"]
+        assert spec["sourceRef"] == {"kind": "GitRepository", "name": "cluster-init"}
+        assert spec["prune"] in (True, False) and spec["wait"] is True and spec["timeout"]
+        assert (ROOT / spec["path"]).is_dir(), spec["path"]
+        assert [s["name"] for s in spec["postBuild"]["substituteFrom"]] == ["cluster-init-vars",
+                                                                            "cluster-init-secret-vars"]
+        remote = unit["metadata"]["name"] in {"management-cluster-configs", "telco-cloud-init-management"}
+        assert ("kubeConfig" in spec) == (remote and context == "bootstrap")
+        assert child_sources(ROOT / spec["path"]) <= sources, f"{spec['path']} needs a source the chart lacks"
+
+
+def child_sources(folder: Path) -> set[tuple[str, str]]:
+    """The Flux sources that a unit's child Kustomizations and HelmReleases point at."""
+    built = tools.run("kustomize", ["build", str(folder)])
+    assert built.returncode == 0, built.stderr
+    found = set()
+    for obj in yaml.safe_load_all(built.stdout):
+        spec = (obj or {}).get("spec") or {}
+        ref = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
+        if ref and ref["name"] != "cluster-init":
+            found.add((ref["kind"], ref["name"]))
+    return found
+
+
+def test_workers_component_only_with_workers(cli: Callable[..., Result], make_env: Callable[..., Path]) -> None:
+    def components(env: Path) -> list[str]:
+        objects = rendered(cli, env)
+        unit = next(o for o in objects if o["metadata"]["name"] == "management-cluster"
+                    and o["kind"] == "Kustomization")
+        found: list[str] = unit["spec"].get("components", [])
+        return found
+
+    assert components(ROOT / "environment-values" / "kubeadm-capd") == []
+    values = (ROOT / "environment-values/rke2-capo/values.yaml").read_text().replace("worker_replicas: 0",
+                                                                                    "worker_replicas: 2")
+    assert components(make_env("rke2-capo", values=values)) == ["../workers", "../workers-capo", "../workers-rke2"]
+
+
+def test_upstream_sources_follow_the_pins_and_overrides(cli: Callable[..., Result],
+                                                       make_env: Callable[..., Path]) -> None:
+    pins = yaml.safe_load((ROOT / "charts/telco-cloud-init/versions.yaml").read_text())["upstreams"]
+    objects = rendered(cli, "kubeadm-capd")
+    capi = next(o for o in objects if o["kind"] == "GitRepository" and o["metadata"]["name"] == "cluster-api")
+    assert capi["spec"]["url"] == pins["cluster-api"]["url"]
+    assert capi["spec"]["ref"] == {"tag": pins["cluster-api"]["version"]}
+    mirror = make_env(values="""\
+        cluster: {name: mgmt, infra_provider: capd, bootstrap_provider: kubeadm,
+                  control_plane_replicas: 1, worker_replicas: 0}
+        upstreams:
+          cluster-api: {url: https://git.mirror.test/capi.git, image_registry: mirror.test:5000/capi}
+          cert-manager: {url: oci://mirror.test/charts}
+        """)
+    objects = rendered(cli, mirror)
+    capi = next(o for o in objects if o["kind"] == "GitRepository" and o["metadata"]["name"] == "cluster-api")
+    helm_repo = next(o for o in objects if o["kind"] == "HelmRepository")
+    variables = next(o for o in objects if o["metadata"]["name"] == "cluster-init-vars")["data"]
+    assert capi["spec"]["url"] == "https://git.mirror.test/capi.git"
+    assert capi["spec"]["ref"] == {"tag": pins["cluster-api"]["version"]}
+    assert helm_repo["spec"] == {"interval": "24h", "url": "oci://mirror.test/charts", "type": "oci"}
+    assert variables["CLUSTER_API_IMAGE_REGISTRY"] == "mirror.test:5000/capi"
+
+
+def test_values_copied_to_the_management_cluster_leave_out_bootstrap_parts(cli: Callable[..., Result]) -> None:
+    objects = rendered(cli, "kubeadm-capo")
+    variables = next(o for o in objects if o["metadata"]["name"] == "cluster-init-vars")["data"]
+    copied = json.loads(json.loads(variables["CLUSTER_INIT_VALUES_JSON"]))
+    assert copied["cluster"]["infra_provider"] == "capo"
+    assert "secrets" not in copied and "context" not in copied
+    assert "pivot" not in copied["units"] and "capi-core" in copied["units"]
+
+
+def test_helm_lint_is_clean() -> None:
+    for values in ([], ["-f", str(ROOT / "charts/telco-cloud-init/bootstrap.values.yaml")]):
+        result = subprocess.run([tools.require("helm"), "lint", "--strict", str(ROOT / "charts/telco-cloud-init"),
+                                 *values], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "0 chart(s) failed" in result.stdout
+
+
+def kustomizations() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "kustomize-components").rglob("kustomization.yaml")
+                  if "kind: Component" not in p.read_text())
+
+
+@pytest.mark.parametrize("folder", kustomizations(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_component_builds_with_kustomize(folder: Path) -> None:
+    result = tools.run("kustomize", ["build", str(folder)])
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load_all(result.stdout)
+
+
+@pytest.mark.parametrize("pair", ["capd-kubeadm", "capd-rke2", "capo-kubeadm", "capo-rke2"])
+def test_management_cluster_with_workers_builds(tmp_path: Path, pair: str) -> None:
+    """The chart adds the workers components to a pair; the combination must build and be coherent."""
+    infra, bootstrap = pair.split("-")
+    shutil.copytree(ROOT / "kustomize-components/management-cluster", tmp_path / "management-cluster")
+    overlay = tmp_path / "management-cluster" / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": [f"../{pair}"],
+        "components": ["../workers", f"../workers-{infra}", f"../workers-{bootstrap}"]}))
+    result = tools.run("kustomize", ["build", str(overlay)])
+    assert result.returncode == 0, result.stderr
+    kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout))
+    control_plane = "KubeadmControlPlane" if bootstrap == "kubeadm" else "RKE2ControlPlane"
+    assert {"Cluster", "MachineDeployment", control_plane} <= set(kinds)
+    assert kinds.count("DockerMachineTemplate" if infra == "capd" else "OpenStackMachineTemplate") == 2
