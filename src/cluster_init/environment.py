@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,22 @@ SECRETS_SECRET, SECRETS_KEY = "cluster-init-secrets", "secrets"
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-@dataclass
 class Source:
     """One of the two documents: its parsed content, its text, and the name to show in errors."""
 
-    where: str
-    text: str
-    data: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, where: str, text: str, data: dict[str, Any]) -> None:
+        self.where, self.text, self.data = where, text, data
 
     def at(self, path: tuple[str | int, ...]) -> str:
         line = yamlfile.line_of(self.text, path) if self.text else None
         return f"{self.where}:{line}" if line else self.where
 
 
-@dataclass
 class Environment:
-    directory: Path
-    values: Source
-    secrets: Source
-    objects: list[dict[str, Any]]  # the built ConfigMap and Secret
+    """The environment folder, its values and secrets, and the ConfigMap and Secret it builds."""
+
+    def __init__(self, directory: Path, values: Source, secrets: Source, objects: list[dict[str, Any]]) -> None:
+        self.directory, self.values, self.secrets, self.objects = directory, values, secrets, objects
 
 
 def load(directory: Path) -> Environment:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -16,8 +15,7 @@ TARGET_ANNOTATION = "cluster-init/target"
 UNIT_LABEL = "cluster-init/unit"
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
     name: str
     depends_on: list[str]
     path: str
@@ -67,7 +65,7 @@ def apply_order(found: list[Unit]) -> list[Unit]:
 
 
 def as_data(context: str, order: list[Unit]) -> dict[str, Any]:
-    return {"context": context, "units": [asdict(u) for u in order]}
+    return {"context": context, "units": [u._asdict() for u in order]}
 
 
 def as_json(context: str, order: list[Unit]) -> str:
