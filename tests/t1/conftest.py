@@ -1,0 +1,45 @@
+"""T1 fixtures: a real control plane (etcd, kube-apiserver, kube-controller-manager) with the pinned CRDs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from testenv import ApiClient, ControlPlane
+from testenv.apply import Discovery
+from testenv.crds import crd_files
+
+
+class Cluster:
+    """A running control plane, an admin client and the server's API discovery."""
+
+    def __init__(self, control_plane: ControlPlane) -> None:
+        self.control_plane = control_plane
+        self.client: ApiClient = control_plane.client()
+        self.discovery = Discovery(self.client)
+
+    def create_namespace(self, name: str) -> None:
+        self.client.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": name}})
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """One control plane for the session, all pinned CRDs Established; always torn down."""
+    control_plane = ControlPlane(f"t1-{uuid.uuid4().hex[:8]}")
+    try:
+        control_plane.up(crds=crd_files())
+        yield Cluster(control_plane)
+    finally:
+        control_plane.down()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.create_namespace(name)
+    yield name
+    cluster.client.request("DELETE", f"/api/v1/namespaces/{name}")
