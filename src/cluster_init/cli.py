@@ -71,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "plan":
+        return _plan(args)
     from cluster_init import environment
 
     env = environment.load(args.env_dir)
     if args.command == "validate":
         return _validate(env, args.context)
-    if args.command == "plan":
-        return _plan(env, args)
     return _render(env, args)
 
 
@@ -90,15 +90,23 @@ def _validate(env: Environment, context: str) -> int:
     return 0
 
 
-def _plan(env: Environment, args: argparse.Namespace) -> int:
-    from cluster_init import chart, plan
-    from cluster_init.errors import InputError
-    from cluster_init.validation import placement_problems, semantic_problems
-    from cluster_init.values import merged
+def _plan(args: argparse.Namespace) -> int:
+    from cluster_init import chart
 
-    if problems := placement_problems(env):
-        raise InputError(problems)
-    objects = chart.template(env, args.context, args.namespace)  # helm enforces the schema itself
+    speculation = chart.Speculation(args.env_dir, args.context, args.namespace)  # helm runs meanwhile
+    try:
+        from cluster_init import environment, plan
+        from cluster_init.errors import InputError
+        from cluster_init.validation import placement_problems, semantic_problems
+        from cluster_init.values import merged
+
+        env = environment.load(args.env_dir)
+        if problems := placement_problems(env):
+            raise InputError(problems)
+        # helm enforces the schema itself; on failure template() explains with our validator
+        objects = speculation.result(env) or chart.template(env, args.context, args.namespace)
+    finally:
+        speculation.cancel()
     if problems := semantic_problems(env, merged(env, args.context)):
         raise InputError(problems)
     order = plan.apply_order(plan.units(objects))

@@ -89,7 +89,7 @@ def test_server_accepts_the_workers(cluster: Cluster, namespace: str, tmp_path: 
     check_environment(cluster, env_dir, "bootstrap", namespace, tmp_path)
 
 
-CLUSTER = {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": {"name": "c1"},
+CLUSTER: dict[str, Any] = {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": {"name": "c1"},
            "spec": {"clusterNetwork": {"pods": {"cidrBlocks": ["192.168.0.0/16"]}}}}
 
 
