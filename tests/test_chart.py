@@ -191,3 +191,11 @@ def test_management_cluster_with_workers_builds(tmp_path: Path, pair: str) -> No
     control_plane = "KubeadmControlPlane" if bootstrap == "kubeadm" else "RKE2ControlPlane"
     assert {"Cluster", "MachineDeployment", control_plane} <= set(kinds)
     assert kinds.count("DockerMachineTemplate" if infra == "capd" else "OpenStackMachineTemplate") == 2
+
+
+def test_provider_components_carry_the_clusterctl_label() -> None:
+    """Without it neither clusterctl move nor our pivot would find the provider types."""
+    for folder in sorted((ROOT / "kustomize-components").glob("capi-*")):
+        built = tools.run("kustomize", ["build", str(folder)])
+        child = next(d for d in yaml.safe_load_all(built.stdout) if d["kind"] == "Kustomization")
+        assert child["spec"]["commonMetadata"]["labels"] == {"clusterctl.cluster.x-k8s.io": ""}, folder.name
