@@ -91,24 +91,29 @@ def _validate(env: Environment, context: str) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from cluster_init import chart
+    from cluster_init.speculation import Speculation
 
-    speculation = chart.Speculation(args.env_dir, args.context, args.namespace)  # helm runs meanwhile
+    speculation = Speculation(args.env_dir, args.context, args.namespace)  # helm and kustomize run meanwhile
     try:
-        from cluster_init import environment, plan
+        from cluster_init import chart, environment, plan
         from cluster_init.errors import InputError
         from cluster_init.validation import placement_problems, semantic_problems
         from cluster_init.values import merged
 
-        env = environment.load(args.env_dir)
+        env = environment.load(args.env_dir, speculation.build if speculation.kustomize else None)
         if problems := placement_problems(env):
             raise InputError(problems)
+        try:  # while helm still runs; values that break the schema are helm's to report, below
+            problems = semantic_problems(env, merged(env, args.context))
+        except (KeyError, TypeError, ValueError):
+            problems = []
+        early = speculation.output([env.values.text, env.secrets.text])
         # helm enforces the schema itself; on failure template() explains with our validator
-        objects = speculation.result(env) or chart.template(env, args.context, args.namespace)
+        objects = plan.unit_documents(early) if early else chart.template(env, args.context, args.namespace)
+        if problems:
+            raise InputError(problems)
     finally:
         speculation.cancel()
-    if problems := semantic_problems(env, merged(env, args.context)):
-        raise InputError(problems)
     order = plan.apply_order(plan.units(objects))
     formats = {"json": plan.as_json, "yaml": plan.as_yaml, "dot": plan.as_dot}
     if args.output in formats:

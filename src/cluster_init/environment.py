@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,11 @@ class Environment:
         self.directory, self.values, self.secrets, self.objects = directory, values, secrets, objects
 
 
-def load(directory: Path) -> Environment:
+def load(directory: Path, build: Callable[[], subprocess.CompletedProcess[str]] | None = None) -> Environment:
+    """Check the folder, build it (or take `build`'s result, already under way), read values and secrets."""
     kustomization = _kustomization_file(directory)
     generated = _generated_files(directory, kustomization)
-    built = tools.run("kustomize", ["build", str(directory)])
+    built = build() if build else tools.run("kustomize", ["build", str(directory)])
     if built.returncode != 0:
         reason = (built.stderr.strip().splitlines() or ["kustomize build failed"])[-1]
         raise InputError([Problem(display(kustomization), "", f"kustomize build failed: {reason}",

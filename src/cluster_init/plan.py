@@ -22,6 +22,13 @@ class Unit(NamedTuple):
     target: str
 
 
+def unit_documents(stream: str) -> list[dict[str, Any]]:
+    """Parse only the documents that can be unit Kustomizations: the rest of the chart is not needed."""
+    from cluster_init import yamlfile
+
+    return yamlfile.parse_all("\n---\n".join(d for d in stream.split("\n---") if UNIT_LABEL in d))
+
+
 def units(objects: list[dict[str, Any]]) -> list[Unit]:
     """The chart's unit Kustomizations (labelled), in no particular order."""
     found = []

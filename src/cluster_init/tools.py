@@ -8,15 +8,13 @@ pinned version in versions.yaml is all that is needed. Run `python -m cluster_in
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from cluster_init.errors import RuntimeFailure
 from cluster_init.paths import cache_dir
-from cluster_init.pins import tool_pin
+from cluster_init.pins import tool_pin, tool_version
 
 TOOLS = ("helm", "kustomize")
 
@@ -28,15 +26,14 @@ def tool_path(name: str) -> Path:
     """The cached binary for the pinned version (CLUSTER_INIT_HELM / CLUSTER_INIT_KUSTOMIZE override)."""
     if override := os.environ.get(f"CLUSTER_INIT_{name.upper()}"):
         return Path(override)
-    version = tool_pin(name)["version"]
-    return cache_dir() / "tools" / f"{name}-{version}" / name
+    return cache_dir() / "tools" / f"{name}-{tool_version(name)}" / name
 
 
 def require(name: str) -> str:
     path = tool_path(name)
     if not os.access(path, os.X_OK):
         raise RuntimeFailure(
-            f"{name} {tool_pin(name)['version']} is not installed at {path}; "
+            f"{name} {tool_version(name)} is not installed at {path}; "
             "run `make setup` (or `python -m cluster_init.tools install`)"
         )
     return str(path)
@@ -51,6 +48,9 @@ def run(name: str, args: list[str], stdin: str | None = None) -> subprocess.Comp
 
 def install(name: str) -> Path:
     """Build the pinned version with `go install` unless it is already cached."""
+    import shutil
+    import tempfile
+
     path = tool_path(name)
     if path.is_file():
         return path

@@ -6,7 +6,6 @@ Values under `secrets` are never quoted back.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 from functools import cache
@@ -80,7 +79,7 @@ def _problem(env: Environment, error: Any) -> Problem:
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         field = _dotted((*path, unknown[0]))
-        close = difflib.get_close_matches(unknown[0], allowed, n=1)
+        close = _close(unknown[0], allowed)
         fix = f"did you mean `{close[0]}`?" if close else f"remove it (known: {', '.join(allowed) or 'none'})"
         return Problem(_where(env, (*path, unknown[0])), field, "unknown field", fix)
     if kind == "required":
@@ -128,7 +127,7 @@ def _unit_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
     for name, unit in units.items():
         for dep in unit.get("depends_on") or []:
             if dep not in units:
-                close = difflib.get_close_matches(dep, list(units), n=1)
+                close = _close(dep, list(units))
                 problems.append(Problem(_where(env, ("units", name, "depends_on")), f"units.{name}.depends_on",
                                         f"unknown unit `{dep}`",
                                         f"did you mean `{close[0]}`?" if close else "name an existing unit"))
@@ -217,3 +216,9 @@ def _pinned_upstreams() -> dict[str, Any]:
     return found
 
 
+
+
+def _close(word: str, candidates: list[str]) -> list[str]:
+    import difflib  # only errors pay for it
+
+    return difflib.get_close_matches(word, candidates, n=1)
