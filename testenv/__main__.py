@@ -38,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"KUBECONFIG={kubeconfig}")
         elif args.command == "down":
             stopped = ControlPlane(args.name).down(keep=args.keep)
-            print(
-                f"{args.name}: stopped {', '.join(stopped)}" if stopped else f"{args.name}: was not running"
-            )
+            print(f"{args.name}: stopped {', '.join(stopped)}" if stopped else f"{args.name}: was not running")
         elif args.command == "build":
             print(build.ensure_binaries())
         else:

@@ -88,9 +88,7 @@ def bin_dir(versions: TwinVersions | None = None) -> Path:
 
 def go_binary() -> str:
     """The `go` command: from PATH, else the usual install location."""
-    found = shutil.which("go") or (
-        "/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None
-    )
+    found = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
     if not found:
         raise BuildError("the Go toolchain is needed to build the twin: `go` is not on PATH")
     return found
@@ -115,9 +113,7 @@ def _staging_modules(kubernetes: str) -> list[str]:
     """The k8s.io/* modules that k8s.io/kubernetes replaces with its ./staging copies."""
     info = json.loads(_go("mod", "download", "-json", f"{KUBE_MODULE}@{kubernetes}"))
     upstream = json.loads(_go("mod", "edit", "-json", info["GoMod"]))
-    return sorted(
-        r["Old"]["Path"] for r in upstream.get("Replace") or [] if r["New"]["Path"].startswith("./staging/")
-    )
+    return sorted(r["Old"]["Path"] for r in upstream.get("Replace") or [] if r["New"]["Path"].startswith("./staging/"))
 
 
 def render_gomod(versions: TwinVersions) -> str:
@@ -150,19 +146,19 @@ def check_gomod(versions: TwinVersions) -> None:
     """Fail loudly when testenv/go/go.mod disagrees with the twin: table."""
     mod: dict[str, Any] = json.loads(_go("mod", "edit", "-json"))
     required = {r["Path"]: r["Version"] for r in mod.get("Require") or []}
-    replaced = {
-        r["Old"]["Path"]: r["New"] for r in mod.get("Replace") or [] if r["Old"]["Path"].startswith("k8s.io/")
-    }
+    replaced = {r["Old"]["Path"]: r["New"] for r in mod.get("Replace") or [] if r["Old"]["Path"].startswith("k8s.io/")}
     problems = [
         f"requires {path} {required.get(path)}, table says {want}"
         for path, want in ((KUBE_MODULE, versions.kubernetes), (ETCD_MODULE, versions.etcd))
         if required.get(path) != want
     ]
-    problems += [
-        f"replaces {old} with {new['Path']} {new.get('Version')}, want {old} {versions.staging}"
-        for old, new in replaced.items()
-        if new["Path"] != old or new.get("Version") != versions.staging
-    ]
+    wrong = sorted(old for old, new in replaced.items() if (new["Path"], new.get("Version")) != (old, versions.staging))
+    if wrong:
+        first = replaced[wrong[0]]
+        problems.append(
+            f"{len(wrong)} k8s.io/* replace lines are not `<module> => <module> {versions.staging}`, "
+            f"e.g. {wrong[0]} => {first['Path']} {first.get('Version')}"
+        )
     if not replaced:
         problems.append("has no k8s.io/* replace lines")
     if problems:
@@ -196,6 +192,8 @@ def ensure_binaries(versions: TwinVersions | None = None, log: Log = _stderr) ->
     out.mkdir(parents=True, exist_ok=True)
     with open(out.parent / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent callers: one builds, the others then find the binaries
+        for stale in out.glob(".*.tmp"):  # left by a killed build
+            stale.unlink()
         for name in BINARIES:
             if not (out / name).is_file():
                 _build_one(versions, name, out, log)

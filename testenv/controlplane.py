@@ -117,9 +117,7 @@ class ControlPlane:
             self._stop_all()
             shutil.rmtree(self.dir, ignore_errors=True)
             if self.port is not None and not port_is_free(self.port):
-                raise StartupError(
-                    f"port {self.port} on 127.0.0.1 is already in use; pick another or omit it"
-                )
+                raise StartupError(f"port {self.port} on 127.0.0.1 is already in use; pick another or omit it")
             bins = build.ensure_binaries(log=self.log)
             self.dir.mkdir(mode=0o700, parents=True)
             (self.dir / "logs").mkdir()
@@ -130,9 +128,10 @@ class ControlPlane:
                     break
                 except _PortBusy as e:
                     self._stop_all()
+                    shutil.rmtree(self.dir / "etcd", ignore_errors=True)  # its membership names the old port
                     if self.port is not None or attempt == PORT_ATTEMPTS:
-                        raise StartupError(str(e)) from None
-                    self.log(f"{self.name}: {e}; retrying with other ports")
+                        raise StartupError(f"{e}; see {self.dir / 'logs'}") from None
+                    self.log(f"{e}; retrying with other ports")
                 except BaseException:
                     self._stop_all()
                     raise
@@ -145,7 +144,7 @@ class ControlPlane:
         """Stop every process of this control plane, wait for them to exit, and remove the state dir
         unless `keep`. Returns the components that were running.
         """
-        with self._locked():
+        with self._locked(remove=not keep):
             stopped = self._stop_all()
             if not keep:
                 shutil.rmtree(self.dir, ignore_errors=True)
@@ -209,6 +208,13 @@ class ControlPlane:
                 f"--service-account-key-file={p.sa_pub}",
                 f"--service-account-signing-key-file={p.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--requestheader-client-ca-file={p.front_proxy_ca_crt}",
+                f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={p.front_proxy_crt}",
+                f"--proxy-client-key-file={p.front_proxy_key}",
                 "--endpoint-reconciler-type=none",  # a loopback address is not a valid Endpoints address
                 "--profiling=false",
             ],
@@ -264,8 +270,9 @@ class ControlPlane:
             for name, proc in self._procs.items():
                 if proc.poll() is not None:
                     tail = self._log_tail(name)
-                    kind = _PortBusy if "address already in use" in tail else StartupError
-                    raise kind(
+                    if "address already in use" in tail:
+                        raise _PortBusy(f"{name} of {self.name!r} lost a port to another process")
+                    raise StartupError(
                         f"{name} exited with code {proc.returncode} while starting {self.name!r}; "
                         f"last lines of {self.dir / 'logs' / name}.log:\n{tail}"
                     )
@@ -273,7 +280,7 @@ class ControlPlane:
                 return
             if time.monotonic() > deadline:
                 raise StartupError(
-                    f"{component} of {self.name!r} not ready within {self.timeout:.0f}s; "
+                    f"{component} of {self.name!r} not ready within {self.timeout:g}s; "
                     f"last lines of its log:\n{self._log_tail(component)}"
                 )
             time.sleep(0.1)
@@ -346,12 +353,24 @@ class ControlPlane:
         return stopped
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Serialise up/down of one name across processes."""
+    def _locked(self, remove: bool = False) -> Iterator[None]:
+        """Serialise up/down of one name across processes; `remove` deletes the lock file afterwards."""
         run_root().mkdir(parents=True, exist_ok=True)
-        with open(run_root() / f".{self.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        path = run_root() / f".{self.name}.lock"
+        while True:
+            with open(path, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    if os.stat(path).st_ino != os.fstat(lock.fileno()).st_ino:
+                        continue  # removed by a `down` while we waited: lock the new file
+                except FileNotFoundError:
+                    continue
+                try:
+                    yield
+                finally:
+                    if remove:
+                        path.unlink(missing_ok=True)
+                return
 
 
 def _b64(path: Path) -> str:
@@ -394,9 +413,7 @@ def _group_members(pgid: int, marker: str) -> list[int]:
     return members if ours else []
 
 
-def _terminate_group(
-    pgid: int, marker: str, proc: subprocess.Popen[bytes] | None, grace: float = 15.0
-) -> bool:
+def _terminate_group(pgid: int, marker: str, proc: subprocess.Popen[bytes] | None, grace: float = 15.0) -> bool:
     """SIGTERM the process group, SIGKILL it after `grace` seconds, and wait until none of it is left.
 
     Returns whether anything of the group was running.

@@ -42,9 +42,7 @@ class ApiClient:
         context = _named(config, "contexts", config["current-context"])["context"]
         cluster = _named(config, "clusters", context["cluster"])["cluster"]
         user = _named(config, "users", context["user"])["user"]
-        with tempfile.TemporaryDirectory(
-            prefix="testenv-kubeconfig-"
-        ) as tmp:  # ssl needs files; it reads them now
+        with tempfile.TemporaryDirectory(prefix="testenv-kubeconfig-") as tmp:  # ssl needs files; it reads them now
             files = [
                 _material(cluster, "certificate-authority", Path(tmp) / "ca", path.parent),
                 _material(user, "client-certificate", Path(tmp) / "crt", path.parent),
@@ -135,8 +133,7 @@ def _established(crd: dict[str, Any]) -> bool:
 
 
 def pinned_crd_files() -> list[Path]:
-    """The CRD files of the pinned upstreams (Flux, cert-manager, CAPI and providers) for `up --crds`.
+    """The CRD files of the pinned upstreams (Flux, cert-manager, CAPI and providers), for `up --crds`."""
+    from testenv.crds import crd_files  # fetches the pinned modules: only imported when asked for
 
-    Not wired yet: the CRD sources come later. Returns an empty list until then.
-    """
-    return []
+    return list(crd_files())

@@ -23,47 +23,48 @@ SERVING_DNS = [
     "kubernetes.default.svc.cluster.local",
 ]
 SERVING_IPS = ["127.0.0.1", "::1", SERVICE_IP]
+FRONT_PROXY_CLIENT = "front-proxy-client"  # the name the apiserver's --requestheader-allowed-names accepts
+
+Key = ec.EllipticCurvePrivateKey
 
 
 class Pki:
-    """Paths of the files written by `generate`."""
+    """Paths of the files written by `generate` (each `.crt` has its `.key`)."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.ca_crt, self.ca_key = directory / "ca.crt", directory / "ca.key"
         self.serving_crt, self.serving_key = directory / "serving.crt", directory / "serving.key"
         self.admin_crt, self.admin_key = directory / "admin.crt", directory / "admin.key"
+        self.front_proxy_ca_crt = directory / "front-proxy-ca.crt"
+        self.front_proxy_crt = directory / "front-proxy-client.crt"
+        self.front_proxy_key = directory / "front-proxy-client.key"
         self.sa_key, self.sa_pub = directory / "sa.key", directory / "sa.pub"
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+def _name(cn: str, org: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.touch(mode=0o600)
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-
-
-def _cert(
+def _issue(
+    crt: Path,
     subject: x509.Name,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool = False,
-    usages: tuple[x509.ObjectIdentifier, ...] = (),
+    issuer: tuple[x509.Name, Key] | None = None,
+    usage: x509.ObjectIdentifier | None = None,
     san: list[x509.GeneralName] | None = None,
-) -> x509.Certificate:
+) -> tuple[x509.Name, Key]:
+    """Write `crt` and its key (`.key`, mode 0600); self-signed CA when no issuer. Returns (subject, key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = issuer is None
+    issuer_name, issuer_key = issuer or (subject, key)
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(issuer)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
@@ -84,59 +85,38 @@ def _cert(
             critical=True,
         )
     )
-    if usages:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+    if usage:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
+    crt.write_bytes(builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    _write_key(crt.with_suffix(".key"), key)
+    return subject, key
 
 
-def _name(cn: str, org: str | None = None) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-    return x509.Name(attrs)
+def _write_key(path: Path, key: Key) -> None:
+    path.touch(mode=0o600)
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 def generate(directory: Path, cluster: str) -> Pki:
-    """Write a CA, an apiserver serving cert, an admin (system:masters) client cert and SA signing keys."""
+    """Write a CA, the apiserver serving cert, an admin (system:masters) client cert, a front-proxy
+    (aggregation layer) CA and client cert, and the service-account signing key pair."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     pki = Pki(directory)
-    pem = serialization.Encoding.PEM
-
-    ca_key, ca_name = _key(), _name(f"cluster-init-twin-ca-{cluster}")
-    ca = _cert(ca_name, ca_key, ca_name, ca_key, ca=True)
-    _write_key(pki.ca_key, ca_key)
-    pki.ca_crt.write_bytes(ca.public_bytes(pem))
-
+    ca = _issue(pki.ca_crt, _name(f"cluster-init-twin-ca-{cluster}"))
     san: list[x509.GeneralName] = [x509.DNSName(d) for d in SERVING_DNS]
     san += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVING_IPS]
-    serving_key = _key()
-    serving = _cert(
-        _name("kube-apiserver"),
-        serving_key,
-        ca_name,
-        ca_key,
-        usages=(ExtendedKeyUsageOID.SERVER_AUTH,),
-        san=san,
-    )
-    _write_key(pki.serving_key, serving_key)
-    pki.serving_crt.write_bytes(serving.public_bytes(pem))
+    _issue(pki.serving_crt, _name("kube-apiserver"), ca, ExtendedKeyUsageOID.SERVER_AUTH, san)
+    admin = _name("cluster-init-admin", "system:masters")
+    _issue(pki.admin_crt, admin, ca, ExtendedKeyUsageOID.CLIENT_AUTH)
+    front_ca = _issue(pki.front_proxy_ca_crt, _name(f"cluster-init-twin-front-proxy-ca-{cluster}"))
+    _issue(pki.front_proxy_crt, _name(FRONT_PROXY_CLIENT), front_ca, ExtendedKeyUsageOID.CLIENT_AUTH)
 
-    admin_key = _key()
-    admin = _cert(
-        _name("cluster-init-admin", "system:masters"),
-        admin_key,
-        ca_name,
-        ca_key,
-        usages=(ExtendedKeyUsageOID.CLIENT_AUTH,),
-    )
-    _write_key(pki.admin_key, admin_key)
-    pki.admin_crt.write_bytes(admin.public_bytes(pem))
-
-    sa_key = _key()
+    sa_key = ec.generate_private_key(ec.SECP256R1())
     _write_key(pki.sa_key, sa_key)
-    pki.sa_pub.write_bytes(
-        sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    pub = sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pki.sa_pub.write_bytes(pub)
     return pki
