@@ -27,8 +27,12 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    """One control plane for the session, all pinned CRDs Established; always torn down."""
-    control_plane = ControlPlane(f"t1-{uuid.uuid4().hex[:8]}")
+    """One control plane for the session, all pinned CRDs Established; always torn down.
+
+    A fixed name, stopped first: whatever a killed earlier run left behind is cleaned up here.
+    """
+    control_plane = ControlPlane("t1-validation")
+    control_plane.down()
     try:
         control_plane.up(crds=crd_files())
         yield Cluster(control_plane)
