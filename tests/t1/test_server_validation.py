@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import shutil
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 from cluster_init import chart, environment, render, tools
 from testenv import ApiError
 from testenv.apply import apply, substitute
+from testenv.crds import crd_files
 from tests.conftest import CONTEXTS, ENVIRONMENTS, ROOT
 from tests.t1.conftest import Cluster
 
@@ -57,10 +59,28 @@ def build_unit(tmp: Path, unit: dict[str, Any], variables: dict[str, str]) -> li
     return [d for d in yaml.safe_load_all(substitute(built.stdout, local)) if d]
 
 
+@cache
+def storage_versions() -> dict[str, str]:
+    """group/kind -> the apiVersion each pinned CRD stores: the current one, which we must write."""
+    found = {}
+    for file in crd_files():
+        for crd in yaml.safe_load_all(file.read_text()):
+            if crd:
+                version = next(v["name"] for v in crd["spec"]["versions"] if v["storage"])
+                found[f"{crd['spec']['group']}/{crd['spec']['names']['kind']}"] = f"{crd['spec']['group']}/{version}"
+    return found
+
+
+def stale_versions(objects: list[dict[str, Any]]) -> list[str]:
+    current = storage_versions()
+    return [f"{o['kind']} {o['metadata']['name']}: {o['apiVersion']} is not {want}" for o in objects
+            if (want := current.get(f"{o['apiVersion'].split('/')[0]}/{o['kind']}")) and o["apiVersion"] != want]
+
+
 def check_environment(cluster: Cluster, env_dir: Path, context: str, namespace: str, tmp: Path) -> int:
     env = environment.load(env_dir)
     rendered = render.manifests(env, context, namespace)
-    rejected = dry_run_all(cluster, rendered, namespace)
+    rejected = dry_run_all(cluster, rendered, namespace) + stale_versions(rendered)
     objects = chart.template(env, context, namespace)
     variables = unit_variables(objects)
     units = [o for o in objects if o["kind"] == "Kustomization" and "cluster-init/unit" in o["metadata"]["labels"]]
@@ -68,7 +88,8 @@ def check_environment(cluster: Cluster, env_dir: Path, context: str, namespace: 
     for unit in units:
         built = build_unit(tmp, unit, variables)
         count += len(built)
-        rejected += [f"unit {unit['metadata']['name']}: {r}" for r in dry_run_all(cluster, built, namespace)]
+        problems = dry_run_all(cluster, built, namespace) + stale_versions(built)
+        rejected += [f"unit {unit['metadata']['name']}: {r}" for r in problems]
     assert not rejected, "\n".join(rejected)
     return count
 
