@@ -16,6 +16,7 @@ examples:
   cluster-init plan environment-values/rke2-capo --context management -o json
   cluster-init plan environment-values/kubeadm-capd -o dot | dot -Tsvg > units.svg
   cluster-init render environment-values/kubeadm-capd > bootstrap.yaml
+  cluster-init pivot --from-kubeconfig bootstrap.kubeconfig --to-kubeconfig mgmt.kubeconfig --dry-run
 
 exit codes: 0 success, 1 runtime failure, 2 bad input (one line per problem:
 file:line: field: what is wrong; what to do). Secret values are never printed.
@@ -50,7 +51,41 @@ def _parser() -> argparse.ArgumentParser:
                        help="where the chart runs: the bootstrap cluster (default) or the management cluster")
         p.add_argument("-n", "--namespace", default="cluster-init",
                        help="namespace of the chart's release and its units (default: cluster-init)")
+    _pivot_parser(sub)
     return parser
+
+
+def _pivot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = ("Move the Cluster API objects (clusters, machines, their configs and secrets) from one management "
+               "cluster to another, as `clusterctl move` does; resumable: after any interruption, run it again.")
+    p = sub.add_parser(
+        "pivot", help="Move Cluster API objects to another cluster (or back them up to / restore them from files).",
+        description=summary, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  cluster-init pivot --from-kubeconfig bootstrap.kubeconfig --to-kubeconfig mgmt.kubeconfig\n"
+               "  cluster-init pivot --to-kubeconfig mgmt.kubeconfig --namespace capi-clusters --dry-run -o json\n"
+               "  cluster-init pivot --from-kubeconfig mgmt.kubeconfig --to-directory backup/\n"
+               "  cluster-init pivot --from-directory backup/ --to-kubeconfig new-mgmt.kubeconfig\n\n"
+               "exit codes: 0 done, 1 runtime failure (run again to resume), 2 bad input or a precondition refused\n"
+               "(one line per problem: the object, why, what to do). Progress goes to stderr, the report to stdout.")
+    p.add_argument("--from-kubeconfig", type=Path, metavar="FILE",
+                   help="kubeconfig of the source cluster (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--from-context", metavar="NAME", help="context of the source kubeconfig (default: current)")
+    p.add_argument("--to-kubeconfig", type=Path, metavar="FILE", help="kubeconfig of the target cluster")
+    p.add_argument("--to-context", metavar="NAME", help="context of the target kubeconfig (default: current)")
+    p.add_argument("-n", "--namespace", help="move only this namespace (default: all namespaces)")
+    p.add_argument("--dry-run", action="store_true", help="print what would move and change nothing")
+    p.add_argument("--to-directory", type=Path, metavar="DIR",
+                   help="back up the objects to YAML files in DIR instead of moving them (the source is unchanged)")
+    p.add_argument("--from-directory", type=Path, metavar="DIR",
+                   help="restore the objects of a backup in DIR to the target cluster")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text", help="report format (default: text)")
+    p.add_argument("--block-move-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="how long to wait for clusterctl.cluster.x-k8s.io/block-move annotations to go (default: 300)")
+    p.add_argument("--max-in-flight", type=int, default=32, metavar="N",
+                   help="requests in flight per cluster (default: 32)")
+    p.add_argument("--retry-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="how long one request retries transient errors before the run fails (default: 60)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "pivot":
+        from cluster_init.pivot.command import run
+
+        return run(args)
     if args.command == "plan":
         return _plan(args)
     from cluster_init import environment

@@ -1,4 +1,4 @@
-"""A small asynchronous Kubernetes API client (httpx), for the commands that talk to clusters.
+"""A small asynchronous Kubernetes API client (aiohttp), for the commands that talk to clusters.
 
 What it does, and nothing more:
 
@@ -13,6 +13,10 @@ What it does, and nothing more:
   errors, until a per-request retry deadline; 409 conflicts are retried by `modify` (read-modify-write);
 - never puts object contents in an error: messages name the method, path, status and the server's
   reason, and for Secrets only the reason and the failing field names are kept.
+
+The transport is aiohttp: measured on the twin, httpx/httpcore cost about 4.7 ms of client CPU per request
+under concurrency (its connection pool rescans every connection per request and retries assignments), aiohttp
+about 0.6 ms; with both API servers on the same two cores that difference decides how fast a pivot is.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 import yaml
 
 JSON = dict[str, Any]
@@ -261,7 +265,7 @@ class Client:
         self._timeout = timeout
         self._max = max_in_flight
         self._sem = asyncio.Semaphore(max_in_flight)
-        self._http: httpx.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
         self._groups: dict[str, dict[str, Resource]] = {}
 
     @property
@@ -269,24 +273,19 @@ class Client:
         return self.config.server
 
     async def __aenter__(self) -> Client:
-        headers = {"Accept": "application/json", "User-Agent": "cluster-init"}
+        # identity: on the loopback or a LAN, gzip of large lists costs the API server more than it saves
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity", "User-Agent": "cluster-init"}
         if self.config.token:
             headers["Authorization"] = f"Bearer {self.config.token}"
-        extensions = {}
-        if self.config.tls_server_name:
-            extensions["sni_hostname"] = self.config.tls_server_name
-        self._http = httpx.AsyncClient(
-            base_url=self.config.server, verify=self.config.ssl_context(), headers=headers,
-            timeout=httpx.Timeout(self._timeout),
-            limits=httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max),
-            trust_env=False,
-        )
-        self._extensions = extensions
+        connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=self._max, limit_per_host=self._max)
+        self._http = aiohttp.ClientSession(
+            self.config.server, connector=connector, headers=headers, trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=self._timeout))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
 
     # -- raw requests -------------------------------------------------------------------------------
@@ -298,25 +297,29 @@ class Client:
             raise RuntimeError("Client used outside `async with`")
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         headers = {"Content-Type": content_type} if content is not None else {}
+        extra: dict[str, Any] = {}
+        if self.config.tls_server_name:
+            extra["server_hostname"] = self.config.tls_server_name
         deadline = time.monotonic() + self.retry.deadline
         attempt = 0
         while True:
             self.stats.requests[method] = self.stats.requests.get(method, 0) + 1
             retry_after = 0.0
             try:
-                async with self._sem:
-                    resp = await self._http.request(method, path, params=params, content=content, headers=headers,
-                                                    extensions=self._extensions)
-            except httpx.TransportError as e:
+                async with self._sem, self._http.request(method, path, params=params, data=content, headers=headers,
+                                                         **extra) as resp:
+                    payload = await resp.read()
+                    status, reason, retry_header = resp.status, resp.reason or "", resp.headers.get("Retry-After")
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 error = ApiError(0, "", f"cannot reach {self.server}: {type(e).__name__} {e}".rstrip(": "),
                                  method, path)
             else:
-                if resp.status_code < 400:
-                    return resp.json() if resp.content else None
-                error = _error(resp, method, path)
+                if status < 400:
+                    return json.loads(payload) if payload else None
+                error = _error(status, reason, payload, method, path)
                 if not error.transient:
                     raise error
-                retry_after = _retry_after(resp)
+                retry_after = _retry_after(retry_header)
             wait = max(retry_after, self.retry.delay(attempt))
             if time.monotonic() + wait > deadline:
                 raise error
@@ -377,19 +380,24 @@ class Client:
                 if e.status != 410:  # the continue token expired: list again from the start
                     raise
 
-    async def create(self, res: Resource, obj: JSON, namespace: str | None = None) -> JSON:
-        created: JSON = await self.request("POST", res.path(namespace), body=obj)
+    async def create(self, res: Resource, obj: JSON, namespace: str | None = None, *,
+                     field_manager: str | None = None) -> JSON:
+        created: JSON = await self.request("POST", res.path(namespace), body=obj, params=_manager(field_manager))
         return created
 
-    async def update(self, res: Resource, obj: JSON, subresource: str | None = None) -> JSON:
+    async def update(self, res: Resource, obj: JSON, subresource: str | None = None, *,
+                     field_manager: str | None = None) -> JSON:
         meta = obj["metadata"]
-        updated: JSON = await self.request("PUT", res.path(meta.get("namespace"), meta["name"], subresource), body=obj)
+        updated: JSON = await self.request("PUT", res.path(meta.get("namespace"), meta["name"], subresource), body=obj,
+                                           params=_manager(field_manager))
         return updated
 
     async def patch(self, res: Resource, name: str, namespace: str | None, patch: Any, *,
-                    json_patch: bool = False, subresource: str | None = None) -> JSON:
+                    json_patch: bool = False, subresource: str | None = None,
+                    field_manager: str | None = None) -> JSON:
         patched: JSON = await self.request("PATCH", res.path(namespace, name, subresource), body=patch,
-                                           content_type=JSON_PATCH if json_patch else MERGE_PATCH)
+                                           content_type=JSON_PATCH if json_patch else MERGE_PATCH,
+                                           params=_manager(field_manager))
         return patched
 
     async def delete(self, res: Resource, name: str, namespace: str | None = None, *, uid: str | None = None,
@@ -431,27 +439,33 @@ class Client:
                 await asyncio.sleep(wait)
 
 
-def _retry_after(resp: httpx.Response) -> float:
+def _manager(name: str | None) -> dict[str, str] | None:
+    return {"fieldManager": name} if name else None
+
+
+def _retry_after(value: str | None) -> float:
     try:
-        return min(float(resp.headers.get("Retry-After", "0")), 10.0)
+        return min(float(value or "0"), 10.0)
     except ValueError:
         return 0.0
 
 
-def _error(resp: httpx.Response, method: str, path: str) -> ApiError:
+def _error(code: int, phrase: str, payload: bytes, method: str, path: str) -> ApiError:
     """An ApiError from a failed response. Object data never gets into it: for Secrets only the reason
     and the names of the failing fields are kept (the server's message may quote values)."""
     try:
-        status = resp.json()
+        status = json.loads(payload)
     except ValueError:
         status = {}
     if not isinstance(status, dict):
         status = {}
-    reason = str(status.get("reason") or resp.reason_phrase or "")
+    reason = str(status.get("reason") or phrase or "")
     if "/secrets" in path:
-        causes = (status.get("details") or {}).get("causes") or []
+        details = status.get("details") or {}
+        causes = details.get("causes") or []
         fields = sorted({str(c.get("field")) for c in causes if isinstance(c, dict) and c.get("field")})
-        message = f"{reason} (fields: {', '.join(fields)})" if fields else reason or "request failed"
+        message = f"Secret {details['name']}: " if details.get("name") else ""
+        message += f"{reason} (fields: {', '.join(fields)})" if fields else reason or "request failed"
     else:
-        message = str(status.get("message") or resp.text[:300] or reason)
-    return ApiError(resp.status_code, reason, message, method, path)
+        message = str(status.get("message") or payload[:300].decode(errors="replace") or reason)
+    return ApiError(code, reason, message, method, path)

@@ -1,0 +1,106 @@
+"""`cluster-init pivot`: arguments to an engine run, errors to exit codes, report to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from cluster_init.errors import InputError, Problem, RuntimeFailure
+from cluster_init.kube import ApiError, Client, KubeConfig, KubeconfigError, RetryPolicy
+from cluster_init.pivot import backup, report
+from cluster_init.pivot.engine import Engine, Failed, Options, Refused, Report
+from cluster_init.pivot.graph import Plan
+
+
+def mode_of(args: argparse.Namespace) -> str:
+    return "backup" if args.to_directory else "restore" if args.from_directory else "move"
+
+
+def _config(path: Path | None, context: str | None, flag: str) -> KubeConfig:
+    try:
+        return KubeConfig.load(path, context)
+    except KubeconfigError as e:
+        raise InputError([Problem(flag, "", str(e), "give a kubeconfig with a usable context")]) from None
+
+
+def check_args(args: argparse.Namespace) -> list[Problem]:
+    mode = mode_of(args)
+    problems = []
+    if args.to_directory and args.from_directory:
+        problems.append(Problem("--to-directory/--from-directory", "", "are exclusive",
+                                "back up (--to-directory) or restore (--from-directory), not both"))
+    if mode in ("move", "restore") and not args.to_kubeconfig:
+        problems.append(Problem("--to-kubeconfig", "", "is required", "give the kubeconfig of the target cluster"))
+    if mode == "backup" and args.to_kubeconfig:
+        problems.append(Problem("--to-kubeconfig", "", "makes no sense with --to-directory",
+                                "back up to a directory, or move to a cluster"))
+    if mode == "restore" and (args.from_kubeconfig or args.from_context or args.namespace):
+        problems.append(Problem("--from-directory", "", "restores everything in the directory, from no cluster",
+                                "drop --from-kubeconfig, --from-context and --namespace"))
+    if mode == "backup":
+        problems += backup.check_directory(args.to_directory)
+    return problems
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the pivot command; InputError (exit 2) and RuntimeFailure (exit 1) are left to the CLI."""
+    if problems := check_args(args):
+        raise InputError(problems)
+    mode = mode_of(args)
+    try:
+        result = asyncio.run(_run(mode, args))
+    except Refused as e:
+        raise InputError(capped(e.problems)) from None
+    except Failed as e:
+        raise RuntimeFailure(f"pivot failed: {e}\nrun the same command again to resume it") from None
+    except ApiError as e:
+        raise RuntimeFailure(f"pivot failed: {e}\nrun the same command again to resume it") from None
+    except KeyboardInterrupt:
+        raise RuntimeFailure("pivot interrupted; run the same command again to resume it") from None
+    render = report.as_json if args.output == "json" else report.as_text
+    sys.stdout.write(render(result, mode) + ("\n" if args.output == "json" else ""))
+    if result.problems:
+        for problem in capped(result.problems):
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _run(mode: str, args: argparse.Namespace) -> Report:
+    options = Options(namespace=args.namespace, dry_run=args.dry_run, block_move_timeout=args.block_move_timeout)
+    progress = report.Progress()
+    retry = RetryPolicy(deadline=args.retry_timeout)
+    if mode == "restore":
+        objects, problems = backup.read(args.from_directory)
+        if problems:
+            raise InputError(problems)
+        to_cfg = _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
+        async with Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target:
+            return await Engine(None, target, options, progress, objects=objects).restore()
+    from_cfg = _config(args.from_kubeconfig, args.from_context, "--from-kubeconfig")
+    if mode == "backup":
+        directory: Path = args.to_directory
+        async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source:
+            return await Engine(source, None, options, progress).backup(lambda plan: _write(plan, directory))
+    to_cfg = _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
+    if to_cfg.server == from_cfg.server:
+        raise InputError([Problem("--to-kubeconfig", "", f"names the same API server as the source ({to_cfg.server})",
+                                  "give the kubeconfig of the target cluster")])
+    async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
+            Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target:
+        return await Engine(source, target, options, progress).move()
+
+
+def capped(problems: list[Problem], limit: int = 20) -> list[Problem]:
+    """At most `limit` lines, and one saying how many more there are."""
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], Problem(f"... and {len(problems) - limit} more problems", "", "of the kinds above",
+                                       "fix those first; --dry-run lists every object")]
+
+
+def _write(plan: Plan, directory: Path) -> None:
+    count = backup.write(plan, directory)
+    print(f"pivot: wrote {count} files to {directory}", file=sys.stderr)

@@ -1,0 +1,129 @@
+"""Reading a cluster: the move types from its CRDs, and its objects of those types, into a `Graph`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from cluster_init.kube import ApiError, Client, Resource
+from cluster_init.pivot.graph import JSON, Graph, GroupKind, MoveType, types_from_crds
+from cluster_init.pivot.names import CAPI_GROUP, CLUSTERCTL_GROUP, CLUSTERCTL_LABEL, CRD_API
+
+CRD = Resource(CRD_API, "CustomResourceDefinition", "customresourcedefinitions", False, True)
+PROVIDER = Resource(f"{CLUSTERCTL_GROUP}/v1alpha3", "Provider", "providers", True, False)
+
+
+async def crds(client: Client, label_selector: str | None = None) -> list[JSON]:
+    return await client.list(CRD, label_selector=label_selector)
+
+
+async def move_types(client: Client) -> dict[GroupKind, MoveType]:
+    """The kinds a move considers in this cluster (CRDs labelled by a provider install, Secret, ConfigMap)."""
+    return types_from_crds(await crds(client, CLUSTERCTL_LABEL))
+
+
+async def list_type(client: Client, mtype: MoveType, namespace: str | None) -> list[JSON]:
+    """Objects of one type (in `namespace` when it is namespaced); none when the type is not served."""
+    try:
+        return await client.list(mtype.resource, namespace if mtype.namespaced else None)
+    except ApiError as e:
+        if e.not_found:
+            return []
+        raise
+
+
+@dataclass
+class Snapshot:
+    """What was read from a cluster: the objects by type, and extra objects the graph needs."""
+
+    objects: list[JSON]
+    other_clusters: list[JSON]  # Clusters outside the moved namespace (for shared ClusterClasses)
+
+
+async def read(client: Client, types: Mapping[GroupKind, MoveType], namespace: str | None) -> Snapshot:
+    """Every object of the move types (in `namespace`, or everywhere), concurrently, plus: Secrets in the
+    namespaces of infrastructure providers (their identities' credentials), ClusterClasses in other
+    namespaces used by Clusters in `namespace` with their templates, and all other Clusters."""
+    ordered = sorted(types.values(), key=lambda t: (t.group, t.kind))
+    main = asyncio.gather(*(list_type(client, t, namespace) for t in ordered))
+    if not namespace:
+        return Snapshot([o for items in await main for o in items], [])
+    cluster_type = types.get((CAPI_GROUP, "Cluster"))
+    lists, provider_secrets, all_clusters = await asyncio.gather(
+        main, _provider_secrets(client, types, namespace),
+        list_type(client, cluster_type, None) if cluster_type else _nothing())
+    objects = [o for items in lists for o in items]
+    seen = {o["metadata"]["uid"] for o in objects}
+    extra = provider_secrets + await external_classes(client, types, objects, namespace)
+    for obj in extra:
+        if obj["metadata"]["uid"] not in seen:
+            seen.add(obj["metadata"]["uid"])
+            objects.append(obj)
+    other_clusters = [c for c in all_clusters if c["metadata"].get("namespace") != namespace]
+    return Snapshot(objects, other_clusters)
+
+
+async def _nothing() -> list[JSON]:
+    return []
+
+
+async def _provider_secrets(client: Client, types: Mapping[GroupKind, MoveType], namespace: str) -> list[JSON]:
+    """Secrets in the namespaces of the infrastructure providers (credentials of global identities)."""
+    spaces = [ns for ns in await infrastructure_namespaces(client, types) if ns != namespace]
+    lists = await asyncio.gather(*(list_type(client, types[("", "Secret")], ns) for ns in spaces))
+    return [o for items in lists for o in items]
+
+
+async def infrastructure_namespaces(client: Client, types: Mapping[GroupKind, MoveType]) -> list[str]:
+    """Namespaces of the infrastructure providers in the clusterctl inventory (Provider objects)."""
+    if (CLUSTERCTL_GROUP, "Provider") not in types:
+        return []
+    providers = await list_type(client, types[(CLUSTERCTL_GROUP, "Provider")], None)
+    return sorted({p["metadata"]["namespace"] for p in providers if p.get("type") == "InfrastructureProvider"})
+
+
+async def external_classes(client: Client, types: Mapping[GroupKind, MoveType], objects: Iterable[JSON],
+                           namespace: str) -> list[JSON]:
+    """ClusterClasses outside `namespace` used by its Clusters, with the templates they reference."""
+    from cluster_init.pivot.graph import class_key
+
+    wanted = sorted({key for o in objects if o["kind"] == "Cluster" and (key := class_key(o)) and key[0] != namespace})
+    found: list[JSON] = []
+    cc_type = types.get((CAPI_GROUP, "ClusterClass"))
+    if cc_type is None:
+        return found
+    for cc_ns, cc_name in wanted:
+        cc = await client.get(cc_type.resource, cc_name, cc_ns)
+        cc.setdefault("apiVersion", cc_type.api_version)
+        cc.setdefault("kind", "ClusterClass")
+        found.append(cc)
+        for ref in template_refs(cc):
+            mtype = types.get((ref["apiVersion"].rpartition("/")[0], ref["kind"]))
+            if mtype is None:
+                continue
+            obj = await client.get(mtype.resource, ref["name"], ref.get("namespace") or cc_ns)
+            obj.setdefault("apiVersion", mtype.api_version)
+            obj.setdefault("kind", mtype.kind)
+            found.append(obj)
+    return found
+
+
+def template_refs(cc: JSON) -> list[JSON]:
+    """The object references of a (v1beta1) ClusterClass's templates."""
+    spec = cc.get("spec") or {}
+    refs = [(spec.get("infrastructure") or {}).get("ref"), (spec.get("controlPlane") or {}).get("ref"),
+            ((spec.get("controlPlane") or {}).get("machineInfrastructure") or {}).get("ref")]
+    workers = spec.get("workers") or {}
+    for cls in (workers.get("machineDeployments") or []) + (workers.get("machinePools") or []):
+        template = cls.get("template") or {}
+        refs += [(template.get("bootstrap") or {}).get("ref"), (template.get("infrastructure") or {}).get("ref")]
+    return [r for r in refs if r]
+
+
+def build_graph(types: Mapping[GroupKind, MoveType], snapshot: Snapshot, namespace: str | None) -> Graph:
+    graph = Graph(types)
+    for obj in snapshot.objects:
+        graph.add(obj)
+    graph.complete(namespace, snapshot.other_clusters)
+    return graph

@@ -1,0 +1,384 @@
+"""Two real control planes (a pivot `source` and `target`) with the pinned CRDs labelled as a provider install
+would label them, for the pivot tests and benchmarks.
+
+`clusterctl init` labels every CRD of a provider with `clusterctl.cluster.x-k8s.io` and
+`cluster.x-k8s.io/provider: <type>-<name>`; the move discovers its types from those labels. The raw CRD
+files of the pinned modules do not carry them, so `labelled_crd_files` writes labelled copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from cluster_init.kube import ApiError, Client, KubeConfig, RetryPolicy
+from testenv import ControlPlane
+from testenv.crds import crd_files
+from tests.t1 import capi_graphs
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+CLUSTERCTL_LABEL = "clusterctl.cluster.x-k8s.io"
+PROVIDER_LABEL = "cluster.x-k8s.io/provider"
+
+# (module path fragment, folder fragment) -> the provider label value clusterctl would set.
+PROVIDERS: tuple[tuple[str, str, str], ...] = (
+    ("sigs.k8s.io/cluster-api@", "/bootstrap/kubeadm/", "bootstrap-kubeadm"),
+    ("sigs.k8s.io/cluster-api@", "/controlplane/kubeadm/", "control-plane-kubeadm"),
+    ("sigs.k8s.io/cluster-api@", "/cmd/clusterctl/", "clusterctl"),
+    ("sigs.k8s.io/cluster-api@", "/config/crd/bases/", "cluster-api"),
+    ("sigs.k8s.io/cluster-api/test@", "/infrastructure/docker/", "infrastructure-docker"),
+    ("rancher/cluster-api-provider-rke2@", "/bootstrap/", "bootstrap-rke2"),
+    ("rancher/cluster-api-provider-rke2@", "/controlplane/", "control-plane-rke2"),
+    ("sigs.k8s.io/cluster-api-provider-openstack@", "/config/crd/", "infrastructure-openstack"),
+)
+
+
+def provider_of(path: Path) -> str | None:
+    """The provider a CRD file belongs to, or None for CRDs clusterctl does not install (Flux, cert-manager, ORC)."""
+    text = str(path)
+    for module, folder, provider in PROVIDERS:
+        if module in text and folder in text:
+            return provider
+    return None
+
+
+def labelled_crd_files(directory: Path, *, exclude_providers: Sequence[str] = ()) -> list[Path]:
+    """Copies of every pinned CRD file in `directory`, provider CRDs labelled as `clusterctl init` would.
+    CRDs of the providers in `exclude_providers` are left out (a target that lacks a provider)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ten times faster
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    out: list[Path] = []
+    for i, path in enumerate(crd_files()):
+        provider = provider_of(path)
+        if provider in exclude_providers:
+            continue
+        copy = directory / f"{i:03d}-{path.name}"
+        if provider is None:
+            copy.write_bytes(path.read_bytes())
+            out.append(copy)
+            continue
+        docs = [d for d in yaml.load_all(path.read_text(), Loader=loader) if d]
+        for doc in docs:
+            labels = doc["metadata"].setdefault("labels", {})
+            labels[CLUSTERCTL_LABEL] = ""
+            labels[PROVIDER_LABEL] = provider
+            if provider == "clusterctl":
+                labels[f"{CLUSTERCTL_LABEL}/core"] = "inventory"
+        copy.write_text(yaml.dump_all(docs, Dumper=dumper, sort_keys=False))
+        out.append(copy)
+    return out
+
+
+def identity_crd_file(directory: Path) -> Path:
+    """The test-only cluster-scoped identity CRD (see capi_graphs.IDENTITY_CRD) as a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "zz-identity-crd.yaml"
+    path.write_text(yaml.safe_dump(capi_graphs.IDENTITY_CRD, sort_keys=False))
+    return path
+
+
+@contextmanager
+def control_plane(prefix: str, crds: Sequence[Path]) -> Iterator[ControlPlane]:
+    """A fresh control plane with `crds` installed; always torn down."""
+    cp = ControlPlane(f"{prefix}-{uuid.uuid4().hex[:6]}")
+    try:
+        cp.up(crds=crds)
+        yield cp
+    finally:
+        cp.down()
+
+
+def restart_apiserver(cp: ControlPlane, *, stopped: float = 0.0, timeout: float = 60.0) -> None:
+    """Stop this control plane's kube-apiserver (etcd and its data stay), and start it again with the same
+    command line; return when it is ready. Test-only: testenv has no restart that keeps etcd data."""
+    stop_apiserver(cp)
+    if stopped:
+        time.sleep(stopped)  # a stopped server for a while, not a wait for state
+    start_apiserver(cp, timeout=timeout)
+
+
+def _apiserver_pid(cp: ControlPlane) -> int:
+    return int((cp.dir / "kube-apiserver.pid").read_text())
+
+
+def stop_apiserver(cp: ControlPlane) -> list[str]:
+    """Kill the kube-apiserver of `cp` (a process this test session started; SIGKILL, as a crash or a node loss
+    would) and wait until it is gone. Returns its command line, for `start_apiserver`."""
+    pid = _apiserver_pid(cp)
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    argv = [a.decode() for a in cmdline if a]
+    (cp.dir / "kube-apiserver.argv").write_text("\0".join(argv))
+    os.killpg(pid, signal.SIGKILL)
+    proc = cp._procs.pop("kube-apiserver", None)
+    if proc is not None and proc.pid == pid:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    else:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+            if time.monotonic() > deadline:
+                os.killpg(pid, signal.SIGKILL)
+            time.sleep(0.05)
+    return argv
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1]
+    except (FileNotFoundError, IndexError):
+        return "X"
+
+
+def start_apiserver(cp: ControlPlane, *, timeout: float = 60.0) -> None:
+    """Start the kube-apiserver of `cp` again with the command line `stop_apiserver` saved."""
+    argv = (cp.dir / "kube-apiserver.argv").read_text().split("\0")
+    with open(cp.dir / "logs" / "kube-apiserver.log", "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cp.dir,
+                                start_new_session=True)
+    (cp.dir / "kube-apiserver.pid").write_text(f"{proc.pid}\n")
+    cp._procs["kube-apiserver"] = proc  # so that down() stops this one
+    deadline = time.monotonic() + timeout
+    client = cp.client()
+    while True:
+        try:
+            if client.request("GET", "/readyz", timeout=2) == "ok":
+                return
+        except Exception:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"kube-apiserver of {cp.name} exited with {proc.returncode} on restart")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"kube-apiserver of {cp.name} not ready {timeout:.0f}s after restart")
+        time.sleep(0.1)
+
+
+# -- a source/target pair, and an independent check of a finished move ------------------------------------------
+
+ANNOTATION_PREFIX = "cluster-init/pivot-"
+VOLATILE = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "ownerReferences")
+
+
+@dataclass
+class Pair:
+    """A pivot `source` and `target` control plane, with the clusterctl inventory in both."""
+
+    source: ControlPlane
+    target: ControlPlane
+
+    @property
+    def source_kubeconfig(self) -> Path:
+        return self.source.kubeconfig
+
+    @property
+    def target_kubeconfig(self) -> Path:
+        return self.target.kubeconfig
+
+    def clients(self, *, retry_deadline: float = 60.0) -> tuple[Client, Client]:
+        retry = RetryPolicy(deadline=retry_deadline)
+        return (Client(KubeConfig.load(self.source.kubeconfig), retry=retry),
+                Client(KubeConfig.load(self.target.kubeconfig), retry=retry))
+
+
+def start_pair(prefix: str, crds: Sequence[Path], target_crds: Sequence[Path] | None = None) -> Pair:
+    """Start both control planes at once (each takes ~15 s); on failure, stop whatever started."""
+    source = ControlPlane(f"{prefix}-src-{uuid.uuid4().hex[:6]}")
+    target = ControlPlane(f"{prefix}-dst-{uuid.uuid4().hex[:6]}")
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(source.up, crds),
+                   pool.submit(target.up, target_crds if target_crds is not None else crds)]
+        errors = [f.exception() for f in futures]
+    if any(errors):
+        stop_pair(Pair(source, target))
+        raise next(e for e in errors if e)
+    pair = Pair(source, target)
+    run(_inventory(pair))
+    return pair
+
+
+async def _inventory(pair: Pair) -> None:
+    src, dst = pair.clients()
+    async with src, dst:
+        for client in (src, dst):
+            await capi_graphs.create(client, capi_graphs.inventory_objects())
+
+
+def stop_pair(pair: Pair) -> None:
+    for cp in (pair.source, pair.target):
+        cp.down()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def snapshot(client: Client, namespaces: Iterable[str] | None, kinds: Iterable[tuple[str, str]],
+                   *, cluster_scoped: Iterable[tuple[str, str]] = ()) -> dict[tuple[str, str, str], JSON]:
+    """Objects of `kinds` ((apiVersion, kind)) in `namespaces` (None: all), by (kind, namespace, name)."""
+    out: dict[tuple[str, str, str], JSON] = {}
+    jobs = []
+    for api_version, kind in kinds:
+        try:
+            res = await client.resource(api_version, kind)
+        except ApiError as e:
+            if e.not_found:
+                continue
+            raise
+        spaces: list[str | None] = list(namespaces) if namespaces is not None and res.namespaced else [None]
+        jobs += [client.list(res, ns) for ns in spaces]
+    for api_version, kind in cluster_scoped:
+        try:
+            jobs.append(client.list(await client.resource(api_version, kind)))
+        except ApiError as e:
+            if not e.not_found:
+                raise
+    for items in await asyncio.gather(*jobs):
+        for obj in items:
+            meta = obj["metadata"]
+            if obj["kind"] == "ConfigMap" and meta["name"] == "kube-root-ca.crt":
+                continue  # every namespace has one, made by kube-controller-manager: not part of any move
+            out[(obj["kind"], meta.get("namespace", ""), meta["name"])] = obj
+    return out
+
+
+MOVED_KINDS: tuple[tuple[str, str], ...] = (
+    (capi_graphs.CAPI, "Cluster"), (capi_graphs.CAPI, "ClusterClass"), (capi_graphs.CAPI, "Machine"),
+    (capi_graphs.CAPI, "MachineSet"), (capi_graphs.CAPI, "MachineDeployment"),
+    (capi_graphs.BOOTSTRAP, "KubeadmConfig"), (capi_graphs.BOOTSTRAP, "KubeadmConfigTemplate"),
+    (capi_graphs.BOOTSTRAP, "RKE2Config"), (capi_graphs.BOOTSTRAP, "RKE2ConfigTemplate"),
+    (capi_graphs.CONTROLPLANE, "KubeadmControlPlane"), (capi_graphs.CONTROLPLANE, "KubeadmControlPlaneTemplate"),
+    (capi_graphs.CONTROLPLANE, "RKE2ControlPlane"),
+    (capi_graphs.INFRA, "DockerCluster"), (capi_graphs.INFRA, "DockerClusterTemplate"),
+    (capi_graphs.INFRA, "DockerMachine"), (capi_graphs.INFRA, "DockerMachineTemplate"),
+    (capi_graphs.INFRA, "OpenStackCluster"), (capi_graphs.INFRA, "OpenStackMachine"),
+    (capi_graphs.INFRA, "OpenStackMachineTemplate"),
+    (capi_graphs.ADDONS, "ClusterResourceSet"), (capi_graphs.ADDONS, "ClusterResourceSetBinding"),
+    ("v1", "Secret"), ("v1", "ConfigMap"),
+)
+GLOBAL_KINDS = ((capi_graphs.IDENTITY, "TwinClusterIdentity"),)
+
+
+def _plain(obj: JSON) -> JSON:
+    """An object without what a move may (and must) change: server metadata, our annotations, the pause."""
+    out = {k: v for k, v in obj.items() if k != "metadata"}
+    meta = {k: v for k, v in obj["metadata"].items() if k not in VOLATILE}
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
+                           if not k.startswith(ANNOTATION_PREFIX)}
+    out["metadata"] = meta
+    return out
+
+
+def _managers(obj: JSON) -> list[tuple[str, str, str]]:
+    return sorted((m.get("manager", ""), m.get("operation", ""), m.get("subresource", ""))
+                  for m in obj["metadata"].get("managedFields") or [])
+
+
+def check_moved(before: dict[tuple[str, str, str], JSON], source_after: dict[tuple[str, str, str], JSON],
+                target_after: dict[tuple[str, str, str], JSON], *, kept_in_source: Iterable[tuple[str, str, str]] = (),
+                expected: Iterable[tuple[str, str, str]] | None = None) -> list[str]:
+    """Everything that is wrong with a finished move of `before` (the source as it was before the move, unpaused):
+    a copy for each object, equal to it (spec, status, labels, annotations, finalizers, data; field managers when
+    one of them is a server-side apply manager),
+    owner references pointing at the owners' copies, nothing left in the source, nothing paused, nothing extra."""
+    problems: list[str] = []
+    keys = set(before) if expected is None else set(expected)
+    kept = set(kept_in_source)
+    copies_by_uid = {o["metadata"]["uid"]: o for o in target_after.values()}
+    for key in sorted(keys):
+        src = before[key]
+        copy = target_after.get(key)
+        if copy is None:
+            problems.append(f"{key}: missing in the target")
+            continue
+        if (copy["metadata"].get("annotations") or {}).get(f"{ANNOTATION_PREFIX}source-uid") != src["metadata"]["uid"] \
+                and key not in kept:
+            problems.append(f"{key}: the target object does not record the source UID")
+        if _plain(src) != _plain(copy):
+            problems.append(f"{key}: differs from the source")
+        if any(m[1] == "Apply" for m in _managers(src)) and _managers(src) != _managers(copy):
+            problems.append(f"{key}: field managers {_managers(copy)} != {_managers(src)}")
+        src_refs = src["metadata"].get("ownerReferences") or []
+        dst_refs = copy["metadata"].get("ownerReferences") or []
+        if [(r["kind"], r["name"], r.get("controller")) for r in src_refs] != \
+                [(r["kind"], r["name"], r.get("controller")) for r in dst_refs]:
+            problems.append(f"{key}: owner references differ")
+        for ref in dst_refs:
+            owner = copies_by_uid.get(ref["uid"])
+            if owner is None or owner["metadata"]["name"] != ref["name"] or owner["kind"] != ref["kind"]:
+                problems.append(f"{key}: owner reference {ref['kind']} {ref['name']} does not point at its copy")
+        if key in source_after and key not in kept:
+            problems.append(f"{key}: still in the source")
+    namespaces = {k[1] for k in keys}
+    for key, obj in target_after.items():
+        if key[1] in namespaces and key not in keys and obj["kind"] in {k[0] for k in keys}:
+            problems.append(f"{key}: in the target but not in the source")
+    for where, objs in (("source", source_after), ("target", target_after)):
+        for key, obj in objs.items():
+            if key[1] in namespaces or key in kept:
+                annotations = obj["metadata"].get("annotations") or {}
+                if f"{ANNOTATION_PREFIX}paused" in annotations or "cluster.x-k8s.io/paused" in annotations or \
+                        (obj["kind"] == "Cluster" and (obj.get("spec") or {}).get("paused")):
+                    problems.append(f"{key}: left paused in the {where}")
+    return problems
+
+
+# -- clusterctl, built from the pinned Cluster API module -------------------------------------------------------
+
+
+def clusterctl_version() -> str:
+    table = yaml.safe_load((Path(__file__).resolve().parents[2] / "charts" / "telco-cloud-init" /
+                            "versions.yaml").read_text())
+    return str(table["upstreams"]["cluster-api"]["version"])
+
+
+def clusterctl_binary(timeout: float = 1800.0) -> Path:
+    """clusterctl of the pinned Cluster API, built once into the cache (`go install` from the module proxy)."""
+    import fcntl
+
+    from testenv.build import cache_root
+
+    version = clusterctl_version()
+    folder = cache_root() / "tools" / f"clusterctl-{version}"
+    binary = folder / "clusterctl"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            env = {**os.environ, "GOBIN": str(folder), "GOFLAGS": "-trimpath"}
+            subprocess.run(["go", "install", f"sigs.k8s.io/cluster-api/cmd/clusterctl@{version}"], env=env,
+                           check=True, capture_output=True, timeout=timeout)
+    return binary
+
+
+def clusterctl(*args: str | Path, timeout: float = 1800.0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CLUSTERCTL_DISABLE_VERSIONCHECK": "true"}
+    return subprocess.run([str(clusterctl_binary()), *map(str, args)], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def clusterctl_files(directory: Path) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of every object `clusterctl move --to-directory` wrote."""
+    out = set()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for path in directory.iterdir():
+        obj = yaml.load(path.read_text(), Loader=loader)
+        meta = obj["metadata"]
+        out.add((obj["kind"], meta.get("namespace", ""), meta["name"]))
+    return out
