@@ -199,3 +199,9 @@ def test_provider_components_carry_the_clusterctl_label() -> None:
         built = tools.run("kustomize", ["build", str(folder)])
         child = next(d for d in yaml.safe_load_all(built.stdout) if d["kind"] == "Kustomization")
         assert child["spec"]["commonMetadata"]["labels"] == {"clusterctl.cluster.x-k8s.io": ""}, folder.name
+
+
+@pytest.mark.parametrize("name", tools.TOOLS)
+def test_fast_tool_version_matches_the_pin_table(name: str) -> None:
+    pins = yaml.safe_load((ROOT / "charts/telco-cloud-init/versions.yaml").read_text())
+    assert tools.tool_version(name) == pins["tools"][name]["version"]

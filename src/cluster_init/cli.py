@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from cluster_init.environment import Environment
 
 EPILOG = """\
 examples:
@@ -112,20 +108,19 @@ def _run(args: argparse.Namespace) -> int:
         return run(args)
     if args.command == "plan":
         return _plan(args)
-    from cluster_init import environment
-
-    env = environment.load(args.env_dir)
     if args.command == "validate":
-        return _validate(env, args.context)
-    return _render(env, args)
+        return _validate(args)
+    return _render(args)
 
 
-def _validate(env: Environment, context: str) -> int:
+def _validate(args: argparse.Namespace) -> int:
+    from cluster_init import environment
     from cluster_init.validation import validate
 
-    for warning in validate(env, context):
+    env = environment.load(args.env_dir)
+    for warning in validate(env, args.context):
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{env.directory}: valid for the {context} context")
+    print(f"{env.directory}: valid for the {args.context} context")
     return 0
 
 
@@ -162,10 +157,11 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render(env: Environment, args: argparse.Namespace) -> int:
-    from cluster_init import render
+def _render(args: argparse.Namespace) -> int:
+    from cluster_init import environment, render
     from cluster_init.validation import validate
 
+    env = environment.load(args.env_dir)
     validate(env, args.context)
     sys.stdout.write(render.as_yaml(render.manifests(env, args.context, args.namespace)))
     return 0

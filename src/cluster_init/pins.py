@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
@@ -21,13 +20,3 @@ def tool_pin(name: str) -> dict[str, str]:
     pin: dict[str, str] = pins()["tools"][name]
     return pin
 
-
-@cache
-def tool_version(name: str) -> str:
-    """A tool's pinned version without loading a YAML parser: `plan` starts helm before its imports.
-
-    Reads the one-line flow mapping of the `tools:` table; a T0 test checks it against the full parse.
-    """
-    text = (chart_dir() / "versions.yaml").read_text(encoding="utf-8")
-    match = re.search(rf"^  {re.escape(name)}: {{.*\bversion: (v[0-9][^,}} ]*)", text, re.MULTILINE)
-    return match.group(1) if match else tool_pin(name)["version"]

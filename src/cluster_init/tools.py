@@ -8,18 +8,33 @@ pinned version in versions.yaml is all that is needed. Run `python -m cluster_in
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
-from cluster_init.errors import RuntimeFailure
-from cluster_init.paths import cache_dir
-from cluster_init.pins import tool_pin, tool_version
+from cluster_init.paths import cache_dir, chart_dir
+
+# Imports here stay light: `plan` starts helm through this module before anything else is loaded.
 
 TOOLS = ("helm", "kustomize")
 
 # Linker flags that stamp the version into `helm version` (its build would otherwise say "v3.x").
 _VERSION_FLAGS = {"helm": "-X helm.sh/helm/v3/internal/version.version={version}"}
+
+
+@cache
+def tool_version(name: str) -> str:
+    """A tool's pinned version, read without a YAML parser from the one-line entries of `tools:`.
+
+    A T0 test checks it against the full parse of versions.yaml.
+    """
+    text = (chart_dir() / "versions.yaml").read_text(encoding="utf-8")
+    match = re.search(rf"^  {re.escape(name)}: {{.*\bversion: (v[0-9][^,}} ]*)", text, re.MULTILINE)
+    if match is None:
+        raise ValueError(f"versions.yaml has no one-line `tools.{name}` entry with a version")
+    return match.group(1)
 
 
 def tool_path(name: str) -> Path:
@@ -32,6 +47,8 @@ def tool_path(name: str) -> Path:
 def require(name: str) -> str:
     path = tool_path(name)
     if not os.access(path, os.X_OK):
+        from cluster_init.errors import RuntimeFailure
+
         raise RuntimeFailure(
             f"{name} {tool_version(name)} is not installed at {path}; "
             "run `make setup` (or `python -m cluster_init.tools install`)"
@@ -50,6 +67,9 @@ def install(name: str) -> Path:
     """Build the pinned version with `go install` unless it is already cached."""
     import shutil
     import tempfile
+
+    from cluster_init.errors import RuntimeFailure
+    from cluster_init.pins import tool_pin
 
     path = tool_path(name)
     if path.is_file():
