@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ENV ?= environment-values/kubeadm-capd
 
-.PHONY: setup plan test lint bench clean
+.PHONY: setup plan test lint bench bench-pivot clean
 
 setup: $(VENV)/.installed
 	$(BIN)/python -m cluster_init.tools install
@@ -32,6 +32,10 @@ lint: $(VENV)/.installed
 
 bench: setup
 	$(BIN)/python benchmarks/plan_vs_helm.py
+
+# Minutes: two control planes, generated fleets of 1, 10 and 100 clusters, clusterctl built on first use.
+bench-pivot: setup
+	PYTHONPATH=. $(BIN)/python benchmarks/pivot_vs_clusterctl.py
 
 clean:
 	rm -rf $(VENV)

@@ -12,7 +12,8 @@ For each size (clusters per namespace, every flavor in turn), the same generated
   `floor+status` also writes each status through the status subresource, as a move that keeps statuses must.
 
 Goals (issue 4): at 100 clusters, ours >= 3x faster than clusterctl and <= 1.5x the floor.
-Run: `.venv/bin/python benchmarks/pivot_vs_clusterctl.py [--sizes 1 10 100]` (takes minutes: it starts two
+Run: `make bench-pivot`, or `PYTHONPATH=. .venv/bin/python benchmarks/pivot_vs_clusterctl.py [--sizes 1 10 100]`
+(takes minutes: it starts two
 control planes and generates every source).
 """
 
