@@ -505,11 +505,7 @@ class Engine:
         await self._copy(plan, state, report)
         await self._delete_all(plan, report)
         self._lap("delete")
-        await self._unpause(plan, report)
-        self._lap("unpause")
-        await self._final_check(plan, state)
-        self._lap("check")
-        return self._finish(report)
+        return await self._hand_over(plan, state, report)
 
     async def _copy(self, plan: Plan, state: dict[str, str], report: Report) -> None:
         copies = await self._read_copies(plan) if any(s == "copied" for s in state.values()) else {}
@@ -527,6 +523,10 @@ class Engine:
         if self.options.dry_run:
             return self._finish(report)
         await self._copy(plan, state, report)
+        return await self._hand_over(plan, state, report)
+
+    async def _hand_over(self, plan: Plan, state: dict[str, str], report: Report) -> Report:
+        """Last steps of a move and of a restore: unpause in the target, then check it."""
         await self._unpause(plan, report)
         self._lap("unpause")
         await self._final_check(plan, state)
