@@ -134,7 +134,7 @@ def _plan(args: argparse.Namespace) -> int:
         from cluster_init.validation import placement_problems, semantic_problems
         from cluster_init.values import merged
 
-        env = environment.load(args.env_dir, speculation.build if speculation.kustomize else None)
+        env = environment.load(args.env_dir, speculation.build)
         if problems := placement_problems(env):
             raise InputError(problems)
         try:  # while helm still runs; values that break the schema are helm's to report, below

@@ -26,6 +26,7 @@ def helm_args(context: str, namespace: str) -> list[str]:
 
 class Speculation:
     def __init__(self, env_dir: Path, context: str, namespace: str) -> None:
+        self.env_dir = env_dir
         self.files = [env_dir / "values.yaml", env_dir / "secrets.yaml"]
         self.proc: subprocess.Popen[str] | None = None
         self.kustomize: subprocess.Popen[str] | None = None
@@ -37,8 +38,9 @@ class Speculation:
                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def build(self) -> subprocess.CompletedProcess[str]:
-        """The environment's `kustomize build`, started alongside helm."""
-        assert self.kustomize is not None
+        """The environment's `kustomize build`: the one started alongside helm, or a fresh one."""
+        if self.kustomize is None:
+            return tools.run("kustomize", ["build", str(self.env_dir)])
         out, err = self.kustomize.communicate()
         return subprocess.CompletedProcess(self.kustomize.args, self.kustomize.returncode, out, err)
 
