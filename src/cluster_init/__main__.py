@@ -1,3 +1,3 @@
-from cluster_init.cli import main
+from cluster_init.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -1,41 +1,52 @@
-"""Where the GitOps bundle (chart, components, environments) lives on disk."""
+"""Where the GitOps bundle (chart, components, environments) and the tool cache live on disk.
+
+Plain strings from os.path, not pathlib: `plan` resolves helm's arguments through this module before
+anything heavy is imported (see speculation.py).
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-def bundle_root() -> Path:
+def bundle_root() -> str:
     """The repository root holding charts/ and kustomize-components/.
 
     CLUSTER_INIT_HOME wins; otherwise the checkout this package was installed from (editable install).
     """
     if home := os.environ.get("CLUSTER_INIT_HOME"):
-        return Path(home)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "charts" / "telco-cloud-init" / "Chart.yaml").is_file():
+        return home
+    parent = os.path.dirname(os.path.realpath(__file__))
+    while os.path.dirname(parent) != parent:
+        if os.path.isfile(os.path.join(parent, "charts", "telco-cloud-init", "Chart.yaml")):
             return parent
-    return Path.cwd()
+        parent = os.path.dirname(parent)
+    return os.getcwd()
 
 
-def chart_dir() -> Path:
-    return bundle_root() / "charts" / "telco-cloud-init"
+def chart_dir() -> str:
+    return os.path.join(bundle_root(), "charts", "telco-cloud-init")
 
 
-def components_dir() -> Path:
-    return bundle_root() / "kustomize-components"
+def components_dir() -> str:
+    return os.path.join(bundle_root(), "kustomize-components")
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     """Per-user cache for built tools, outside the repository."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cluster-init"
-    return Path(os.environ.get("CLUSTER_INIT_CACHE", default))
+    default = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cluster-init")
+    return os.environ.get("CLUSTER_INIT_CACHE") or default
 
 
-def display(path: Path) -> str:
+def display(path: Path | str) -> str:
     """A path as the user should read it: relative to the working directory when inside it."""
+    from pathlib import Path
+
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from cluster_init.paths import chart_dir
@@ -12,7 +13,7 @@ from cluster_init.paths import chart_dir
 def pins() -> dict[str, Any]:
     from cluster_init import yamlfile
 
-    table: dict[str, Any] = yamlfile.parse((chart_dir() / "versions.yaml").read_text(encoding="utf-8"))
+    table: dict[str, Any] = yamlfile.parse(Path(chart_dir(), "versions.yaml").read_text(encoding="utf-8"))
     return table
 
 

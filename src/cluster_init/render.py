@@ -8,6 +8,7 @@ Management context: the environment objects and the chart's management-side outp
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 from cluster_init import chart, tools, yamlfile
@@ -35,7 +36,7 @@ def manifests(env: Environment, context: str, namespace: str) -> list[dict[str, 
 
 def bootstrap_release(values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
     """The telco-cloud-init/bootstrap component, with the three variables the CLI fills in itself."""
-    built = tools.run("kustomize", ["build", str(components_dir() / "telco-cloud-init" / "bootstrap")])
+    built = tools.run("kustomize", ["build", os.path.join(components_dir(), "telco-cloud-init", "bootstrap")])
     if built.returncode != 0:
         raise RuntimeFailure(f"kustomize build of telco-cloud-init/bootstrap failed: {built.stderr.strip()}")
     text = built.stdout

@@ -1,59 +1,158 @@
 """Start helm on an environment's own files before anything else, so its run overlaps ours.
 
-`plan` spends most of its time waiting for `helm template`. Starting it first, from the files of the
-shipped layout (values.yaml, secrets.yaml), hides Python's imports and the kustomize build behind it.
-The result counts only if kustomize then builds exactly those files; otherwise (an overlay, a helm
-error) the caller renders again the ordinary way. This module imports nothing heavy on purpose.
+`plan` spends most of its time waiting for `helm template`. The command line is guessed from argv and
+helm (and the environment's kustomize build) are spawned before argparse, pathlib or a YAML parser
+are even imported; that work then runs while helm does. The guess counts only if argparse agrees
+with it and kustomize builds exactly the files helm read; otherwise (an overlay, a helm error, an
+unusual command line) the caller renders again the ordinary way. This module imports nothing heavy
+on purpose: only `os` and `re`, which the interpreter and the console script have already loaded.
 """
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
+import os
 
-from cluster_init import tools
-from cluster_init.paths import chart_dir
+from cluster_init import paths, tools
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 RELEASE = "telco-cloud-init"
+_VALUED_OPTIONS = {"--context", "-n", "--namespace", "-o", "--output"}
+
+
+class Target:
+    """What `plan` will render: the environment folder, the context and the release namespace."""
+
+    def __init__(self, env_dir: str, context: str, namespace: str) -> None:
+        self.env_dir, self.context, self.namespace = env_dir, context, namespace
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Target) and vars(self) == vars(other)
 
 
 def helm_args(context: str, namespace: str) -> list[str]:
-    args = ["template", RELEASE, str(chart_dir()), "--namespace", namespace]
+    chart = paths.chart_dir()
+    args = ["template", RELEASE, chart, "--namespace", namespace]
     if context == "bootstrap":
-        args += ["-f", str(chart_dir() / "bootstrap.values.yaml")]
+        args += ["-f", os.path.join(chart, "bootstrap.values.yaml")]
     return args
 
 
+def guess(argv: list[str]) -> Target | None:
+    """The target of a `plan` command line, read without argparse; None when it is not a plain plan."""
+    if argv[:1] != ["plan"]:
+        return None
+    options = {"--context": "bootstrap", "--namespace": "cluster-init"}
+    positional: list[str] = []
+    words = iter(argv[1:])
+    for word in words:
+        name, eq, value = word.partition("=")
+        if name in _VALUED_OPTIONS:
+            options["--namespace" if name == "-n" else name] = value if eq else next(words, "")
+        elif word.startswith("-"):
+            return None  # -h, an abbreviation, a combined flag: leave it to argparse
+        else:
+            positional.append(word)
+    if len(positional) != 1:
+        return None
+    return Target(_as_pathlib_would(positional[0]), options["--context"], options["--namespace"])
+
+
+def _as_pathlib_would(path: str) -> str:
+    """str(Path(path)) without importing pathlib, for the usual spellings ('./env/', 'env//x')."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return ("/" if path.startswith("/") else "") + "/".join(parts) or "."
+
+
+class _Child:
+    """A spawned tool with stdout and stderr on pipes; collected once, killed if unwanted."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+        self.pid: int | None = os.posix_spawn(argv[0], argv, tools.child_env(), file_actions=actions)
+        os.close(out_w)
+        os.close(err_w)
+        self.fds = [out_r, err_r]
+
+    def collect(self) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
+        out, err = _drain(self.fds)
+        assert self.pid is not None
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        return subprocess.CompletedProcess(self.argv, os.waitstatus_to_exitcode(status), out, err)
+
+    def kill(self) -> None:
+        if self.pid is not None:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+            for fd in self.fds:
+                os.close(fd)
+
+
+def _drain(fds: list[int]) -> tuple[str, str]:
+    """Read every pipe to its end at once (a tool blocked on a full stderr pipe would never finish)."""
+    import select
+
+    chunks: dict[int, list[bytes]] = {fd: [] for fd in fds}
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    open_fds = len(fds)
+    while open_fds:
+        for fd, _ in poller.poll():
+            if chunk := os.read(fd, 1 << 16):
+                chunks[fd].append(chunk)
+            else:
+                poller.unregister(fd)
+                os.close(fd)
+                open_fds -= 1
+    out, err = (b"".join(chunks[fd]).decode("utf-8", errors="replace") for fd in fds)
+    return out, err
+
+
 class Speculation:
-    def __init__(self, env_dir: Path, context: str, namespace: str) -> None:
-        self.env_dir = env_dir
-        self.files = [env_dir / "values.yaml", env_dir / "secrets.yaml"]
-        self.proc: subprocess.Popen[str] | None = None
-        self.kustomize: subprocess.Popen[str] | None = None
-        if all(f.is_file() for f in self.files):
-            values = [arg for f in self.files for arg in ("-f", str(f))]
-            self.proc = subprocess.Popen([tools.require("helm"), *helm_args(context, namespace), *values],
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            self.kustomize = subprocess.Popen([tools.require("kustomize"), "build", str(env_dir)],
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """helm and kustomize, started on a target's files; their results, checked before use."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.files = [os.path.join(target.env_dir, name) for name in ("values.yaml", "secrets.yaml")]
+        self.helm: _Child | None = None
+        self.kustomize: _Child | None = None
+        helm, kustomize = tools.tool_path("helm"), tools.tool_path("kustomize")
+        if all(map(os.path.isfile, self.files)) and os.access(helm, os.X_OK) and os.access(kustomize, os.X_OK):
+            values = [arg for f in self.files for arg in ("-f", f)]
+            self.helm = _Child([helm, *helm_args(target.context, target.namespace), *values])
+            self.kustomize = _Child([kustomize, "build", target.env_dir])
 
     def build(self) -> subprocess.CompletedProcess[str]:
         """The environment's `kustomize build`: the one started alongside helm, or a fresh one."""
         if self.kustomize is None:
-            return tools.run("kustomize", ["build", str(self.env_dir)])
-        out, err = self.kustomize.communicate()
-        return subprocess.CompletedProcess(self.kustomize.args, self.kustomize.returncode, out, err)
+            return tools.run("kustomize", ["build", self.target.env_dir])
+        return self.kustomize.collect()
 
     def output(self, built_texts: list[str]) -> str | None:
         """helm's output, if it succeeded and kustomize built exactly the files helm read."""
-        if self.proc is None:
+        if self.helm is None:
             return None
-        out, _ = self.proc.communicate()
-        same = built_texts == [f.read_text(encoding="utf-8") for f in self.files]
-        return out if self.proc.returncode == 0 and same else None
+        result = self.helm.collect()
+        same = built_texts == [_read_text(f) for f in self.files]
+        return result.stdout if result.returncode == 0 and same else None
 
     def cancel(self) -> None:
-        for proc in (self.proc, self.kustomize):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for child in (self.helm, self.kustomize):
+            if child is not None:
+                child.kill()
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

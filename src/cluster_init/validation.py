@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from functools import cache
 from typing import Any
 
@@ -23,7 +24,7 @@ Path_ = tuple[str | int, ...]
 
 @cache
 def schema() -> dict[str, Any]:
-    with open(chart_dir() / "values.schema.json", encoding="utf-8") as f:
+    with open(os.path.join(chart_dir(), "values.schema.json"), encoding="utf-8") as f:
         loaded: dict[str, Any] = json.load(f)
     return loaded
 

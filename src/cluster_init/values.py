@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from cluster_init import yamlfile
@@ -15,7 +16,7 @@ CONTEXTS = ("bootstrap", "management")
 
 @cache
 def _chart_file(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yamlfile.parse((chart_dir() / name).read_text(encoding="utf-8")) or {}
+    data: dict[str, Any] = yamlfile.parse(Path(chart_dir(), name).read_text(encoding="utf-8")) or {}
     return data
 
 
