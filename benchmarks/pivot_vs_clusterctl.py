@@ -3,13 +3,14 @@ floor, on the hermetic twin (two real control planes on this machine).
 
 For each size (clusters per namespace, every flavor in turn), the same generated source objects are moved by:
 
-- ours: `cluster-init pivot --namespace NS` (the CLI, end to end: discovery, checks, pause, create with status
-  and field managers, verify, delete, unpause, final check);
+- ours: `cluster-init pivot --namespace NS` (the CLI, end to end: discovery, checks, pause, create with field
+  managers, verify, delete, unpause, final check); statuses are left to the controllers, as clusterctl does;
+- ours+status: the same with `--copy-status` (each status written through the status subresource too);
 - clusterctl: `clusterctl move --namespace NS`;
 - floor: the same objects created in the target and deleted from the source with plain concurrent requests
   (same client, same concurrency), no ordering and no move logic (an object with finalizers is patched to
   drop them before its delete: without that it would not go away).
-  `floor+status` also writes each status through the status subresource, as a move that keeps statuses must.
+  `floor+status` also writes each status through the status subresource, the baseline for ours+status.
 
 Goals (issue 4): at 100 clusters, ours >= 3x faster than clusterctl and <= 1.5x the floor.
 Run: `make bench-pivot`, or `PYTHONPATH=. .venv/bin/python benchmarks/pivot_vs_clusterctl.py [--sizes 1 10 100]`
@@ -84,9 +85,9 @@ async def floor(pair: Pair, ns: str, *, with_status: bool) -> float:
         return time.perf_counter() - t0
 
 
-def ours(pair: Pair, ns: str) -> tuple[float, JSON]:
+def ours(pair: Pair, ns: str, *extra: str) -> tuple[float, JSON]:
     cmd = [str(Path(sys.executable).parent / "cluster-init"), "pivot", "--from-kubeconfig", str(pair.source_kubeconfig),
-           "--to-kubeconfig", str(pair.target_kubeconfig), "--namespace", ns, "-o", "json"]
+           "--to-kubeconfig", str(pair.target_kubeconfig), "--namespace", ns, "-o", "json", *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t0
@@ -116,18 +117,22 @@ def main() -> int:
         pair = start_pair("bench", labelled_crd_files(Path(tmp)))
         rows = []
         try:
+            methods = ["floor", "floor+status", "ours", "ours+status"]
+            methods += [] if args.skip_clusterctl else ["clusterctl"]
             for size in args.sizes:
                 row: dict[str, Any] = {"clusters": size}
-                methods = ["floor", "floor+status", "ours"] + ([] if args.skip_clusterctl else ["clusterctl"])
                 for method in methods:
                     fleet = graphs.fleet(size, namespaces=1, prefix="wl",
                                          namespace_prefix=f"b{size}-{method.replace('+', '-')}")
                     ns = fleet.clusters[0][0]
                     asyncio.run(generate(pair, fleet.objects))
                     row["objects"] = len(fleet.objects)
-                    if method == "ours":
-                        row[method], report = ours(pair, ns)
-                        row["requests"] = sum(report["requests"].values())
+                    if method.startswith("ours"):
+                        row[method], report = ours(pair, ns, *(["--copy-status"] if method == "ours+status" else []))
+                        row[f"{method} requests"] = sum(report["requests"].values())
+                        phases = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings"].items())
+                        print(f"{size} clusters, {method} by phase: {phases}; requests {report['requests']}",
+                              file=sys.stderr)
                     elif method == "clusterctl":
                         row[method] = theirs(pair, ns)
                     else:
@@ -139,15 +144,16 @@ def main() -> int:
                 rows.append(row)
         finally:
             stop_pair(pair)
-    print("| clusters | objects | ours (s) | clusterctl (s) | floor (s) | floor+status (s) | ours vs clusterctl "
-          "| ours / floor | ours / floor+status | our requests |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| clusters | objects | ours (s) | clusterctl (s) | floor (s) | ours vs clusterctl | ours / floor "
+          "| ours+status (s) | floor+status (s) | ours+status / floor+status | our requests (+status) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         cc = r.get("clusterctl")
         speedup = f"{cc / r['ours']:.1f}x faster" if cc else "-"
         print(f"| {r['clusters']} | {r['objects']} | {r['ours']:.2f} | {f'{cc:.2f}' if cc else '-'} | "
-              f"{r['floor']:.2f} | {r['floor+status']:.2f} | {speedup} | "
-              f"{r['ours'] / r['floor']:.2f}x | {r['ours'] / r['floor+status']:.2f}x | {r['requests']} |")
+              f"{r['floor']:.2f} | {speedup} | {r['ours'] / r['floor']:.2f}x | {r['ours+status']:.2f} | "
+              f"{r['floor+status']:.2f} | {r['ours+status'] / r['floor+status']:.2f}x | "
+              f"{r['ours requests']} ({r['ours+status requests']}) |")
     return 0
 
 

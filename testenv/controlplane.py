@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -101,6 +101,8 @@ class ControlPlane:
         self.kubeconfig = self.dir / "kubeconfig"
         self.pki = pki.Pki(self.dir / "pki")
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._argv: dict[str, list[str]] = {}  # each component's command line, for start()
+        self._ready_checks: dict[str, Callable[[], bool]] = {}
 
     # -- public API -------------------------------------------------------------------------------------
 
@@ -150,6 +152,25 @@ class ControlPlane:
                 shutil.rmtree(self.dir, ignore_errors=True)
         return stopped
 
+    def kill(self, component: str) -> None:
+        """SIGKILL one component, as a crash or the loss of its node would, and wait until it is gone.
+
+        Its state stays (etcd's data, certificates, kubeconfig); `start(component)` brings it back.
+        """
+        pid = self._pid(component)
+        if component not in self._argv or pid is None:
+            raise ValueError(f"{component} of {self.name!r} was not started by this ControlPlane")
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        _terminate_group(pid, str(self.dir), self._procs.pop(component, None))
+
+    def start(self, component: str) -> None:
+        """Start a component stopped by `kill` again, with the same command line; return once it is ready."""
+        if component not in self._argv:
+            raise ValueError(f"{component} of {self.name!r} was not started by this ControlPlane")
+        self._spawn_argv(component, self._argv[component])
+        self._wait(component, self._ready_checks[component], time.monotonic() + self.timeout)
+
     def client(self) -> kube.ApiClient:
         """An admin client for this control plane's API server."""
         return kube.ApiClient.from_kubeconfig(self.kubeconfig)
@@ -188,7 +209,8 @@ class ControlPlane:
                 f"--initial-cluster=twin={peer_url}",
             ],
         )
-        self._wait("etcd", lambda: b'"health":"true"' in _http_get(f"{etcd_url}/health"), deadline)
+        self._ready_checks["etcd"] = lambda: b'"health":"true"' in _http_get(f"{etcd_url}/health")
+        self._wait("etcd", self._ready_checks["etcd"], deadline)
         t_etcd = time.monotonic()
         self._spawn(
             bins,
@@ -220,7 +242,8 @@ class ControlPlane:
             ],
         )
         api = kube.ApiClient(f"https://{loop}:{ports.apiserver}", p.ca_crt, p.admin_crt, p.admin_key)
-        self._wait("kube-apiserver", lambda: _probe(api, "/readyz"), deadline)
+        self._ready_checks["kube-apiserver"] = lambda: _probe(api, "/readyz")
+        self._wait("kube-apiserver", self._ready_checks["kube-apiserver"], deadline)
         t_api = time.monotonic()
         self._spawn(
             bins,
@@ -243,7 +266,8 @@ class ControlPlane:
             ],
         )
         kcm = kube.ApiClient(f"https://{loop}:{ports.controller_manager}", p.ca_crt, p.admin_crt, p.admin_key)
-        self._wait("kube-controller-manager", lambda: _probe(kcm, "/healthz"), deadline)
+        self._ready_checks["kube-controller-manager"] = lambda: _probe(kcm, "/healthz")
+        self._wait("kube-controller-manager", self._ready_checks["kube-controller-manager"], deadline)
         t_kcm = time.monotonic()
         self.log(
             f"{self.name}: ready in {t_kcm - t0:.1f}s (etcd {t_etcd - t0:.1f}s, kube-apiserver "
@@ -252,9 +276,13 @@ class ControlPlane:
         )
 
     def _spawn(self, bins: Path, component: str, args: list[str]) -> None:
+        self._spawn_argv(component, [str(bins / component), *args, *self.extra_args.get(component, [])])
+
+    def _spawn_argv(self, component: str, argv: list[str]) -> None:
+        self._argv[component] = argv
         with open(self.dir / "logs" / f"{component}.log", "ab") as out:
             proc = subprocess.Popen(
-                [str(bins / component), *args, *self.extra_args.get(component, [])],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

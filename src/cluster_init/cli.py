@@ -104,6 +104,9 @@ def _pivot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("-o", "--output", choices=["text", "json"], default="text", help="report format (default: text)")
     p.add_argument("--block-move-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long to wait for clusterctl.cluster.x-k8s.io/block-move annotations to go (default: 300)")
+    p.add_argument("--copy-status", action="store_true",
+                   help="also copy each object's status (one more request per object); by default, as with clusterctl, "
+                        "the controllers rebuild statuses once the target unpauses")
     p.add_argument("--max-in-flight", type=int, default=32, metavar="N",
                    help="requests in flight per cluster (default: 32)")
     p.add_argument("--retry-timeout", type=float, default=60.0, metavar="SECONDS",

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -101,73 +99,6 @@ def control_plane(prefix: str, crds: Sequence[Path]) -> Iterator[ControlPlane]:
         yield cp
     finally:
         cp.down()
-
-
-def restart_apiserver(cp: ControlPlane, *, stopped: float = 0.0, timeout: float = 60.0) -> None:
-    """Stop this control plane's kube-apiserver (etcd and its data stay), and start it again with the same
-    command line; return when it is ready. Test-only: testenv has no restart that keeps etcd data."""
-    stop_apiserver(cp)
-    if stopped:
-        time.sleep(stopped)  # a stopped server for a while, not a wait for state
-    start_apiserver(cp, timeout=timeout)
-
-
-def _apiserver_pid(cp: ControlPlane) -> int:
-    return int((cp.dir / "kube-apiserver.pid").read_text())
-
-
-def stop_apiserver(cp: ControlPlane) -> list[str]:
-    """Kill the kube-apiserver of `cp` (a process this test session started; SIGKILL, as a crash or a node loss
-    would) and wait until it is gone. Returns its command line, for `start_apiserver`."""
-    pid = _apiserver_pid(cp)
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    argv = [a.decode() for a in cmdline if a]
-    (cp.dir / "kube-apiserver.argv").write_text("\0".join(argv))
-    os.killpg(pid, signal.SIGKILL)
-    proc = cp._procs.pop("kube-apiserver", None)
-    if proc is not None and proc.pid == pid:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    else:
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
-            if time.monotonic() > deadline:
-                os.killpg(pid, signal.SIGKILL)
-            time.sleep(0.05)
-    return argv
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1]
-    except (FileNotFoundError, IndexError):
-        return "X"
-
-
-def start_apiserver(cp: ControlPlane, *, timeout: float = 60.0) -> None:
-    """Start the kube-apiserver of `cp` again with the command line `stop_apiserver` saved."""
-    argv = (cp.dir / "kube-apiserver.argv").read_text().split("\0")
-    with open(cp.dir / "logs" / "kube-apiserver.log", "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cp.dir,
-                                start_new_session=True)
-    (cp.dir / "kube-apiserver.pid").write_text(f"{proc.pid}\n")
-    cp._procs["kube-apiserver"] = proc  # so that down() stops this one
-    deadline = time.monotonic() + timeout
-    client = cp.client()
-    while True:
-        try:
-            if client.request("GET", "/readyz", timeout=2) == "ok":
-                return
-        except Exception:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"kube-apiserver of {cp.name} exited with {proc.returncode} on restart")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"kube-apiserver of {cp.name} not ready {timeout:.0f}s after restart")
-        time.sleep(0.1)
 
 
 # -- a source/target pair, and an independent check of a finished move ------------------------------------------
@@ -275,9 +206,10 @@ MOVED_KINDS: tuple[tuple[str, str], ...] = (
 GLOBAL_KINDS = ((capi_graphs.IDENTITY, "TwinClusterIdentity"),)
 
 
-def _plain(obj: JSON) -> JSON:
-    """An object without what a move may (and must) change: server metadata, our annotations, the pause."""
-    out = {k: v for k, v in obj.items() if k != "metadata"}
+def _plain(obj: JSON, *, status: bool = True) -> JSON:
+    """An object without what a move may (and must) change: server metadata, our annotations, the pause (and
+    the status, for a move that leaves statuses to the controllers)."""
+    out = {k: v for k, v in obj.items() if k != "metadata" and (status or k != "status")}
     meta = {k: v for k, v in obj["metadata"].items() if k not in VOLATILE}
     meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
                            if not k.startswith(ANNOTATION_PREFIX)}
@@ -292,10 +224,11 @@ def _managers(obj: JSON) -> list[tuple[str, str, str]]:
 
 def check_moved(before: dict[tuple[str, str, str], JSON], source_after: dict[tuple[str, str, str], JSON],
                 target_after: dict[tuple[str, str, str], JSON], *, kept_in_source: Iterable[tuple[str, str, str]] = (),
-                expected: Iterable[tuple[str, str, str]] | None = None) -> list[str]:
+                expected: Iterable[tuple[str, str, str]] | None = None, statuses: bool = False) -> list[str]:
     """Everything that is wrong with a finished move of `before` (the source as it was before the move, unpaused):
-    a copy for each object, equal to it (spec, status, labels, annotations, finalizers, data; field managers when
-    one of them is a server-side apply manager),
+    a copy for each object, equal to it (spec, labels, annotations, finalizers, data, and the status when
+    `statuses`, else none copied: nobody rebuilds them in the twin; field managers when one of them is a
+    server-side apply manager),
     owner references pointing at the owners' copies, nothing left in the source, nothing paused, nothing extra."""
     problems: list[str] = []
     keys = set(before) if expected is None else set(expected)
@@ -310,8 +243,10 @@ def check_moved(before: dict[tuple[str, str, str], JSON], source_after: dict[tup
         if (copy["metadata"].get("annotations") or {}).get(f"{ANNOTATION_PREFIX}source-uid") != src["metadata"]["uid"] \
                 and key not in kept:
             problems.append(f"{key}: the target object does not record the source UID")
-        if _plain(src) != _plain(copy):
+        if _plain(src, status=statuses) != _plain(copy, status=statuses):
             problems.append(f"{key}: differs from the source")
+        if not statuses and src.get("status") and copy.get("status") == src["status"] and key not in kept:
+            problems.append(f"{key}: its status was copied")
         if any(m[1] == "Apply" for m in _managers(src)) and _managers(src) != _managers(copy):
             problems.append(f"{key}: field managers {_managers(copy)} != {_managers(src)}")
         src_refs = src["metadata"].get("ownerReferences") or []

@@ -35,9 +35,7 @@ from tests.t1.pivot_fixtures import (
     labelled_crd_files,
     run,
     snapshot,
-    start_apiserver,
     start_pair,
-    stop_apiserver,
     stop_pair,
 )
 
@@ -104,9 +102,9 @@ def move(pair: Pair, ns: str | None, observer: Callable[[Step], None] | None = N
     return run(go())
 
 
-def assert_moved(pair: Pair, ns: str, before: Snap) -> None:
+def assert_moved(pair: Pair, ns: str, before: Snap, *, statuses: bool = False) -> None:
     source_after, target_after = snapshots(pair, ns)
-    problems = check_moved(before, source_after, target_after)
+    problems = check_moved(before, source_after, target_after, statuses=statuses)
     assert not problems, "\n".join(problems[:30])
 
 
@@ -158,6 +156,19 @@ def test_moves_one_cluster(pair: Pair, flavor: graphs.Flavor) -> None:
     assert report.unpaused == 1 and not report.plan.skipped
     assert_moved(pair, ns, before)
     print(f"moved {len(objects)} objects ({flavor}) in {elapsed:.2f}s; requests {report.requests}")
+
+
+def test_copy_status_also_moves_statuses(pair: Pair) -> None:
+    """By default statuses are left to the controllers (as clusterctl does); --copy-status copies them too."""
+    ns = fresh_namespace()
+    generate(pair, two_clusters(ns))
+    before, _ = snapshots(pair, ns)
+    assert before[("Cluster", ns, "wl-a")]["status"]["infrastructureReady"] is True
+
+    code, _, err = cli(*pivot_args(pair, ns, "--copy-status"))
+
+    assert code == 0, err
+    assert_moved(pair, ns, before, statuses=True)
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(pair: Pair) -> None:
@@ -283,14 +294,15 @@ def test_target_apiserver_stopped_mid_move_then_resumed(pair: Pair) -> None:
         nonlocal stopped
         if step.phase == "create" and step.done == step.total // 2 and not stopped:
             stopped = True
-            stop_apiserver(pair.target)
+            pair.target.kill("kube-apiserver")
 
     try:
         with pytest.raises(ApiError) as failure:
             move(pair, ns, stop_target, retry_deadline=3.0)
         assert failure.value.status == 0 and "cannot reach" in str(failure.value)
     finally:
-        start_apiserver(pair.target)
+        if stopped:
+            pair.target.start("kube-apiserver")
     move(pair, ns)
 
     assert_moved(pair, ns, before)
@@ -305,8 +317,8 @@ def test_target_apiserver_restart_is_ridden_out(pair: Pair) -> None:
 
     def bounce_target(step: Step) -> None:
         if step.phase == "create" and step.done == step.total // 3 and not restarter:
-            stop_apiserver(pair.target)
-            restarter.append(threading.Thread(target=start_apiserver, args=(pair.target,)))
+            pair.target.kill("kube-apiserver")
+            restarter.append(threading.Thread(target=pair.target.start, args=("kube-apiserver",)))
             restarter[0].start()
 
     report = move(pair, ns, bounce_target)
@@ -530,7 +542,7 @@ def test_backup_then_restore(pair: Pair, tmp_path: Path) -> None:
     assert len(files) == len(objects)
     assert all(f.stat().st_mode & 0o777 == 0o600 for f in files) and directory.stat().st_mode & 0o777 == 0o700
     source_after, _ = snapshots(pair, ns)
-    assert not check_moved(before, {}, source_after, kept_in_source=before)  # the source is as it was, unpaused
+    assert not check_moved(before, {}, source_after, kept_in_source=before, statuses=True)  # as it was, unpaused
 
     restore: list[str | Path] = ["pivot", "--from-directory", directory, "--to-kubeconfig", pair.target_kubeconfig]
     code, out, err = cli(*restore, "--dry-run")

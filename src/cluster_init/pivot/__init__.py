@@ -11,8 +11,10 @@ Phases of a move (each reported to an observer as `Step`s, which is also where t
    with a deadline, until no object carries `clusterctl.cluster.x-k8s.io/block-move`; then read everything
    again: that snapshot, taken with everything paused, is what is copied;
 4. create: namespaces, then every object in the target once its owners exist there (owner-reference UIDs
-   remapped to the copies), its status through the status subresource, and its managedFields as in the source
-   when a server-side apply manager owns part of it (so that later applies can still remove fields);
+   remapped to the copies), and its managedFields as in the source when a server-side apply manager owns part
+   of it (so that later applies can still remove fields). Statuses are not copied, as clusterctl does not copy
+   them: the providers' controllers rebuild them once the target unpauses (`copy_status` writes each one
+   through the status subresource too, for tools that read statuses before the controllers have run);
 5. verify: every copy is compared with its source object; a difference is repaired (the source is the
    authority while it exists) and one that stays fails the move before anything is deleted;
 6. delete: each source object after everything it owns, with a UID precondition; objects with finalizers first
@@ -33,7 +35,7 @@ running it) is finished by running the same command again, from anywhere:
 - `cluster-init/pivot-source-uid` (annotation) on every copy: the UID of the source object it was copied from.
   A re-run recognises its own copies by it (so nothing is created twice, and a foreign object of the same
   name is refused, not overwritten), takes their UIDs to remap owner references, and tells a finished copy
-  from one whose status or field managers are still to be written by comparing with the source. It stays on
+  from one whose field managers (or status) are still to be written by comparing with the source. It stays on
   the copies as a record of where they came from.
 - The source graph itself: deletion goes leaves first, so whatever is left in the source is still a
   connected graph (every remaining object's owners remain) and re-discovery finds the same plan for it.

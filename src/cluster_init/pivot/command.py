@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(mode: str, args: argparse.Namespace) -> Report:
-    options = Options(namespace=args.namespace, dry_run=args.dry_run, block_move_timeout=args.block_move_timeout)
+    options = Options(namespace=args.namespace, dry_run=args.dry_run, block_move_timeout=args.block_move_timeout,
+                      copy_status=args.copy_status)
     progress = report.Progress()
     retry = RetryPolicy(deadline=args.retry_timeout)
     if mode == "restore":

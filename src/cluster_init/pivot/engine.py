@@ -54,6 +54,7 @@ class Options:
     namespace: str | None = None
     dry_run: bool = False
     block_move_timeout: float = 300.0  # how long to wait for block-move annotations to go
+    copy_status: bool = False  # write statuses too (clusterctl does not: the controllers rebuild them)
     poll_interval: float = 1.0
 
 
@@ -351,7 +352,7 @@ class Engine:
             res = self.res_of(node)
             if state[uid] == "copied":
                 if DELETE_FOR_MOVE not in node.annotations:  # else: finished and verified before deletion began
-                    await transfer.finish_copy(self.target, res, node, copies[node.key])
+                    await self._finish_copy(res, node, copies[node.key])
                 report.resumed += 1
             elif state[uid] == "new":
                 try:
@@ -364,13 +365,17 @@ class Engine:
                 else:
                     self.owner_uids[uid] = created["metadata"]["uid"]
                     state[uid] = "copied"
-                    await transfer.finish_copy(self.target, res, node, created)
+                    await self._finish_copy(res, node, created)
                     report.created += 1
             done += 1
             self.step("create", done, total, node.ref)
 
         after = {uid: [*n.owners, *n.soft_owners] for uid, n in nodes.items()}
         await in_order(list(nodes), after, one)
+
+    async def _finish_copy(self, res: Resource, node: Node, current: JSON) -> None:
+        assert self.target is not None
+        await transfer.finish_copy(self.target, res, node, current, copy_status=self.options.copy_status)
 
     async def _verify(self, plan: Plan, state: Mapping[str, str], report: Report) -> None:
         """Compare every source object with its copy; repair what differs (the source is the authority until it
@@ -396,7 +401,8 @@ class Engine:
             copy = copies.get(node.key)
             if copy is None or transfer.source_uid(copy) != node.uid:
                 out[node] = ["(no copy in the target)"]
-            elif diffs := differences(node.obj or {}, copy, self.owner_uids):
+            elif diffs := differences(node.obj or {}, copy, self.owner_uids,
+                                      with_status=self.options.copy_status or not self.res_of(node).has_status):
                 out[node] = diffs
         return out
 
@@ -406,13 +412,13 @@ class Engine:
         if copy is None or transfer.source_uid(copy) != node.uid:
             created = await transfer.create_copy(self.target, res, node, self.owner_uids)
             self.owner_uids[node.uid] = created["metadata"]["uid"]
-            await transfer.finish_copy(self.target, res, node, created)
+            await self._finish_copy(res, node, created)
             return
         body = transfer.copy_body(node, self.owner_uids, with_status=not res.has_status)
         body["metadata"]["resourceVersion"] = copy["metadata"]["resourceVersion"]
         body["metadata"]["uid"] = copy["metadata"]["uid"]
         updated = await self.target.update(res, body, field_manager=transfer.FIELD_MANAGER)
-        await transfer.finish_copy(self.target, res, node, updated)
+        await self._finish_copy(res, node, updated)
 
     # -- delete and unpause -------------------------------------------------------------------------------
 

@@ -62,11 +62,11 @@ async def create_copy(target: Client, res: Resource, node: Node, owner_uids: Map
     return existing
 
 
-async def finish_copy(target: Client, res: Resource, node: Node, current: JSON) -> None:
-    """Bring the copy's status and field managers to the source's: status through the status subresource,
-    then managedFields (last: every write adds our own manager entry, which this replaces)."""
+async def finish_copy(target: Client, res: Resource, node: Node, current: JSON, *, copy_status: bool) -> None:
+    """Bring the copy's field managers (and, with `copy_status`, its status) to the source's: status through the
+    status subresource, then managedFields (last: every write adds our own manager entry, which this replaces)."""
     src = node.obj or {}
-    if res.has_status and "status" in src and current.get("status") != src["status"]:
+    if copy_status and res.has_status and "status" in src and current.get("status") != src["status"]:
         patch = [{"op": "add", "path": "/status", "value": src["status"]}]
         current = await target.patch(res, node.name, node.namespace or None, patch, json_patch=True,
                                      subresource="status", field_manager=FIELD_MANAGER)
