@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from cluster_init.kube import ApiError, Resource
-from cluster_init.pivot import Engine, Options, Report, Step
+from cluster_init.pivot import Engine, Options, Report, Step, lock
 from cluster_init.pivot.names import BLOCK_MOVE, PAUSED_BY_PIVOT
 from tests.t1 import capi_graphs as graphs
 from tests.t1.pivot_fixtures import (
@@ -279,9 +279,13 @@ def test_killed_process_resumes(pair: Pair) -> None:
     _, target_partial = snapshots(pair, ns)
     assert 0 < len(target_partial) < len(before)
 
-    code, _, err = cli(*pivot_args(pair, ns))
+    holder = lease_holder(pair)
+    assert holder is not None and holder.split("/")[1] == str(proc.pid)  # the killed run's lock is left behind
+
+    code, _, err = cli(*pivot_args(pair, ns))  # and a run of this machine takes it over at once
     assert code == 0, err
     assert_moved(pair, ns, before)
+    assert lease_holder(pair) is None
 
 
 def test_target_apiserver_stopped_mid_move_then_resumed(pair: Pair) -> None:
@@ -522,6 +526,83 @@ def test_refuses_to_overwrite_a_foreign_object_in_the_target(pair: Pair) -> None
     assert len(lines(err)) == 1 and f"Secret {ns}/wl-a-kubeconfig: already exists there" in err
     source_after, _ = snapshots(pair, ns)
     assert not any(PAUSED_BY_PIVOT in (o["metadata"].get("annotations") or {}) for o in source_after.values())
+
+
+# -- one pivot at a time -------------------------------------------------------------------------------------
+
+
+def lease_holder(pair: Pair) -> str | None:
+    async def go() -> str | None:
+        src, dst = pair.clients()
+        async with src, dst:
+            res = await src.resource("coordination.k8s.io/v1", "Lease")
+            try:
+                lease = await src.get(res, lock.NAME, lock.NAMESPACE)
+            except ApiError as e:
+                if e.not_found:
+                    return None
+                raise
+            return str(lease["spec"]["holderIdentity"])
+
+    return run(go())
+
+
+def hold_lease(pair: Pair, holder: str, seconds: int, renewing: threading.Event | None = None) -> None:
+    """Create the pivot lease as another pivot would; while `renewing` is set, renew it every 0.2 s."""
+    async def go() -> None:
+        src, dst = pair.clients()
+        async with src, dst:
+            res = await src.resource("coordination.k8s.io/v1", "Lease")
+            spec = {"holderIdentity": holder, "leaseDurationSeconds": seconds}
+            lease = await src.create(res, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                           "metadata": {"name": lock.NAME, "namespace": lock.NAMESPACE},
+                                           "spec": spec}, lock.NAMESPACE)
+            while renewing is not None and renewing.is_set():
+                await asyncio.sleep(0.2)
+                lease["spec"]["leaseTransitions"] = lease["spec"].get("leaseTransitions", 0) + 1
+                lease = await src.update(res, lease)
+            if renewing is not None:
+                await src.delete(res, lock.NAME, lock.NAMESPACE)
+
+    run(go())
+
+
+def test_a_second_pivot_changes_nothing_while_another_runs(pair: Pair) -> None:
+    ns = fresh_namespace()
+    generate(pair, two_clusters(ns))
+    before, _ = snapshots(pair, ns)
+    renewing = threading.Event()
+    renewing.set()
+    other = threading.Thread(target=hold_lease, args=(pair, "elsewhere/4242/abcd", 30, renewing))
+    other.start()
+    try:
+        deadline = time.monotonic() + 30
+        while lease_holder(pair) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        code, _, err = cli(*pivot_args(pair, ns))
+    finally:
+        renewing.clear()
+        other.join()
+
+    assert code == 1
+    assert "another pivot is running (elsewhere/4242/abcd holds the lease kube-system/cluster-init-pivot" in err
+    after, copies = snapshots(pair, ns)
+    assert {k: o["metadata"]["resourceVersion"] for k, o in after.items()} == \
+           {k: o["metadata"]["resourceVersion"] for k, o in before.items()} and not copies
+
+
+def test_a_lock_nobody_renews_is_taken_over(pair: Pair) -> None:
+    ns = fresh_namespace()
+    generate(pair, two_clusters(ns))
+    before, _ = snapshots(pair, ns)
+    hold_lease(pair, "elsewhere/4242/abcd", 1)  # a pivot of another machine that died
+
+    code, _, err = cli(*pivot_args(pair, ns))
+
+    assert code == 0, err
+    assert_moved(pair, ns, before)
+    assert lease_holder(pair) is None
 
 
 # -- backup and restore ---------------------------------------------------------------------------------------

@@ -42,6 +42,10 @@ running it) is finished by running the same command again, from anywhere:
   Deletion starts only after every copy was verified, so a source object with `delete-for-move` set (killed
   between marking and deleting) is known to be copied already.
 
+- The Lease `kube-system/cluster-init-pivot` in the source (the target of a restore) while a pivot runs, so
+  that a second one stops before it changes anything (`lock.py`). A lease left behind by a killed run is taken
+  over at once by a run on the same machine, and by any other once nobody renews it.
+
 No local file is written and nothing needs the process that started the move.
 
 Backup (`--to-directory`) pauses, writes every object to move as a YAML file and unpauses; restore

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
 from cluster_init.errors import InputError, Problem, RuntimeFailure
 from cluster_init.kube import ApiError, Client, KubeConfig, KubeconfigError, RetryPolicy
-from cluster_init.pivot import backup, report
+from cluster_init.pivot import backup, lock, report
 from cluster_init.pivot.engine import Engine, Failed, Options, Refused, Report
 from cluster_init.pivot.graph import Plan
 
@@ -55,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(capped(e.problems)) from None
     except Failed as e:
         raise RuntimeFailure(f"pivot failed: {e}\nrun the same command again to resume it") from None
+    except lock.Busy as e:
+        raise RuntimeFailure(f"pivot not started: {e}") from None
+    except lock.Lost as e:
+        raise RuntimeFailure(f"pivot stopped: {e}\nrun the same command again to resume it") from None
     except ApiError as e:
         raise RuntimeFailure(f"pivot failed: {e}\nrun the same command again to resume it") from None
     except KeyboardInterrupt:
@@ -78,20 +83,27 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
         if problems:
             raise InputError(problems)
         to_cfg = _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
-        async with Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target:
+        async with Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, \
+                _locked(target, options):
             return await Engine(None, target, options, progress, objects=objects).restore()
     from_cfg = _config(args.from_kubeconfig, args.from_context, "--from-kubeconfig")
     if mode == "backup":
         directory: Path = args.to_directory
-        async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source:
+        async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
+                _locked(source, options):
             return await Engine(source, None, options, progress).backup(lambda plan: _write(plan, directory))
     to_cfg = _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
     if to_cfg.server == from_cfg.server:
         raise InputError([Problem("--to-kubeconfig", "", f"names the same API server as the source ({to_cfg.server})",
                                   "give the kubeconfig of the target cluster")])
     async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
-            Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target:
+            Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, _locked(source, options):
         return await Engine(source, target, options, progress).move()
+
+
+def _locked(client: Client, options: Options) -> contextlib.AbstractAsyncContextManager[None]:
+    """The pivot lock of the cluster written first; a dry run writes nothing and takes no lock."""
+    return contextlib.nullcontext() if options.dry_run else lock.held(client)
 
 
 def capped(problems: list[Problem], limit: int = 20) -> list[Problem]:
