@@ -190,10 +190,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace, early: Speculation | None) -> int:
     from cluster_init.speculation import Speculation, Target
 
-    target = Target(str(args.env_dir), args.context, args.namespace)
-    if early is not None and early.target != target:
-        early.cancel()
-    speculation = early if early is not None and early.target == target else Speculation(target)
+    speculation, target = early, Target(str(args.env_dir), args.context, args.namespace)
+    if speculation is None or speculation.target != target:  # argparse read the command line otherwise
+        if speculation is not None:
+            speculation.cancel()
+        speculation = Speculation(target)
     try:
         from cluster_init import chart, environment, plan
         from cluster_init.errors import InputError

@@ -90,8 +90,10 @@ class _Child:
         return subprocess.CompletedProcess(self.argv, os.waitstatus_to_exitcode(status), out, err)
 
     def kill(self) -> None:
+        import signal
+
         if self.pid is not None:
-            os.kill(self.pid, 9)
+            os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self.pid = None
             for fd in self.fds:

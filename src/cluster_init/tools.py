@@ -64,9 +64,9 @@ def require(name: str) -> str:
 def child_env() -> dict[str, str]:
     """The environment for helm and kustomize: Go's collector off, under a memory cap, unless the user set either.
 
-    Both are short-lived; half of a `helm template` run is garbage collection during start-up. With
-    GOGC=off and GOMEMLIMIT the collector runs only when the heap nears the cap, so memory stays bounded
-    (helm on this chart: about 50 MB either way) and the run takes roughly half the time.
+    Both are short-lived, and much of a `helm template` run is garbage collection during start-up. With
+    GOGC=off and GOMEMLIMIT (a soft cap) the collector runs only when the heap nears the cap, so memory
+    stays bounded (helm on this chart: about 50 MB either way) and helm finishes 20-40% sooner.
     """
     if "GOGC" in os.environ or "GOMEMLIMIT" in os.environ:
         return dict(os.environ)
