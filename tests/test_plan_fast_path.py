@@ -49,6 +49,25 @@ def test_an_abbreviated_option_plans_the_same(cli: Callable[..., Result]) -> Non
     assert json.loads(plain.out)["context"] == "management"
 
 
+def test_a_guess_argparse_disagrees_with_is_dropped(cli: Callable[..., Result],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """However the guess goes wrong, argparse's reading of the command line decides what is planned."""
+    expected = cli("plan", str(ROOT / ENV), "--context", "management", "-o", "json")
+    monkeypatch.setattr(speculation, "guess", lambda argv: Target(str(ROOT / ENV), "bootstrap", "cluster-init"))
+    result = cli("plan", str(ROOT / ENV), "--context", "management", "-o", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == json.loads(expected.out)
+    assert json.loads(result.out)["context"] == "management"
+
+
+def test_a_tool_that_cannot_run_is_an_error_not_a_crash(cli: Callable[..., Result], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLUSTER_INIT_HELM", str(tmp_path))  # a directory: "executable", but not a program
+    result = cli("plan", str(ROOT / ENV))
+    assert result.code == 1
+    assert f"is not installed at {tmp_path}" in result.err
+
+
 def test_helm_started_on_files_the_kustomization_overrides_is_not_trusted(
         cli: Callable[..., Result], make_env: Callable[..., Path]) -> None:
     """values.yaml says kubeadm, but the kustomization patches the ConfigMap to rke2: rke2 wins."""

@@ -127,9 +127,9 @@ def entry() -> None:
 
     code = main()
     if sys.argv[1:2] and sys.argv[1] in OFFLINE_COMMANDS:
-        with contextlib.suppress(BrokenPipeError):  # the reader went away (`| head`): not an error
-            sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BrokenPipeError):  # the reader went away (`| head`): not an error
+                stream.flush()
         os._exit(code)
     sys.exit(code)
 

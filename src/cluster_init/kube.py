@@ -401,11 +401,12 @@ class Client:
         return patched
 
     async def delete(self, res: Resource, name: str, namespace: str | None = None, *, uid: str | None = None,
-                     propagation: str | None = None) -> None:
-        """Delete; a 404 (already gone) is success. With `uid`, only that incarnation is deleted."""
+                     resource_version: str | None = None, propagation: str | None = None) -> None:
+        """Delete; a 404 (already gone) is success. With `uid`, only that incarnation is deleted; with
+        `resource_version`, only that version of it (409 Conflict otherwise)."""
         body: JSON = {"kind": "DeleteOptions", "apiVersion": "v1"}
-        if uid:
-            body["preconditions"] = {"uid": uid}
+        if uid or resource_version:
+            body["preconditions"] = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
         if propagation:
             body["propagationPolicy"] = propagation
         try:

@@ -70,15 +70,24 @@ class _Child:
     """A spawned tool with stdout and stderr on pipes; collected once, killed if unwanted."""
 
     def __init__(self, argv: list[str]) -> None:
+        import signal
+
         self.argv = argv
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        self.fds = [out_r, err_r]  # the read ends still open
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
-        self.pid: int | None = os.posix_spawn(argv[0], argv, tools.child_env(), file_actions=actions)
-        os.close(out_w)
-        os.close(err_w)
-        self.fds = [out_r, err_r]
+        try:  # the child gets the signal defaults that Python changed for itself, as subprocess does
+            self.pid: int | None = os.posix_spawn(argv[0], argv, tools.child_env(), file_actions=actions,
+                                                  setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        except OSError:
+            self.pid = None
+            self._close()
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
 
     def collect(self) -> subprocess.CompletedProcess[str]:
         import subprocess
@@ -96,28 +105,32 @@ class _Child:
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self.pid = None
-            for fd in self.fds:
-                os.close(fd)
+        self._close()
+
+    def _close(self) -> None:
+        while self.fds:
+            os.close(self.fds.pop())
 
 
 def _drain(fds: list[int]) -> tuple[str, str]:
-    """Read every pipe to its end at once (a tool blocked on a full stderr pipe would never finish)."""
+    """Read the pipes (stdout, stderr) to their ends at once, closing each (and taking it out of `fds`) at its
+    end: a tool blocked on a full stderr pipe would never finish its stdout."""
     import select
 
-    chunks: dict[int, list[bytes]] = {fd: [] for fd in fds}
+    order = list(fds)
+    chunks: dict[int, list[bytes]] = {fd: [] for fd in order}
     poller = select.poll()
-    for fd in fds:
+    for fd in order:
         poller.register(fd, select.POLLIN)
-    open_fds = len(fds)
-    while open_fds:
+    while fds:
         for fd, _ in poller.poll():
             if chunk := os.read(fd, 1 << 16):
                 chunks[fd].append(chunk)
             else:
                 poller.unregister(fd)
+                fds.remove(fd)
                 os.close(fd)
-                open_fds -= 1
-    out, err = (b"".join(chunks[fd]).decode("utf-8", errors="replace") for fd in fds)
+    out, err = (b"".join(chunks[fd]).decode("utf-8", errors="replace") for fd in order)
     return out, err
 
 
@@ -130,10 +143,14 @@ class Speculation:
         self.helm: _Child | None = None
         self.kustomize: _Child | None = None
         helm, kustomize = tools.tool_path("helm"), tools.tool_path("kustomize")
-        if all(map(os.path.isfile, self.files)) and os.access(helm, os.X_OK) and os.access(kustomize, os.X_OK):
+        if all(map(os.path.isfile, self.files)) and tools.runnable(helm) and tools.runnable(kustomize):
             values = [arg for f in self.files for arg in ("-f", f)]
-            self.helm = _Child([helm, *helm_args(target.context, target.namespace), *values])
-            self.kustomize = _Child([kustomize, "build", target.env_dir])
+            try:
+                self.helm = _Child([helm, *helm_args(target.context, target.namespace), *values])
+                self.kustomize = _Child([kustomize, "build", target.env_dir])
+            except OSError:  # not runnable after all: the ordinary path will say why
+                self.cancel()
+                self.helm = self.kustomize = None
 
     def build(self) -> subprocess.CompletedProcess[str]:
         """The environment's `kustomize build`: the one started alongside helm, or a fresh one."""

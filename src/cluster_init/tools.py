@@ -49,9 +49,13 @@ def tool_path(name: str) -> str:
     return os.path.join(cache_dir(), "tools", f"{name}-{tool_version(name)}", name)
 
 
+def runnable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def require(name: str) -> str:
     path = tool_path(name)
-    if not os.access(path, os.X_OK):
+    if not runnable(path):
         from cluster_init.errors import RuntimeFailure
 
         raise RuntimeFailure(

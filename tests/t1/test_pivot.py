@@ -282,8 +282,10 @@ def test_killed_process_resumes(pair: Pair) -> None:
     holder = lease_holder(pair)
     assert holder is not None and holder.split("/")[1] == str(proc.pid)  # the killed run's lock is left behind
 
+    t0 = time.monotonic()
     code, _, err = cli(*pivot_args(pair, ns))  # and a run of this machine takes it over at once
     assert code == 0, err
+    assert time.monotonic() - t0 < lock.DURATION  # it did not wait for the lease to expire
     assert_moved(pair, ns, before)
     assert lease_holder(pair) is None
 
@@ -602,6 +604,28 @@ def test_a_lock_nobody_renews_is_taken_over(pair: Pair) -> None:
 
     assert code == 0, err
     assert_moved(pair, ns, before)
+    assert lease_holder(pair) is None
+
+
+def test_a_pivot_whose_lock_is_taken_over_stops(pair: Pair) -> None:
+    """The lease is taken over while the body runs: the body is stopped at the next renewal, with Lost."""
+    async def go() -> float:
+        (src, dst), (other, _) = pair.clients(), pair.clients()  # `other`: a second client of the source
+        async with src, dst, other:
+            res = await other.resource("coordination.k8s.io/v1", "Lease")
+            t0 = time.monotonic()
+            try:
+                with pytest.raises(lock.Lost, match="is now held by elsewhere/4242"):
+                    async with lock.held(src):
+                        lease = await other.get(res, lock.NAME, lock.NAMESPACE)
+                        lease["spec"]["holderIdentity"] = "elsewhere/4242/abcd"
+                        await other.update(res, lease)
+                        await asyncio.sleep(10 * lock.RENEW_EVERY)  # work that the lost lock must cut short
+                return time.monotonic() - t0
+            finally:
+                await other.delete(res, lock.NAME, lock.NAMESPACE)
+
+    assert run(go()) < 3 * lock.RENEW_EVERY
     assert lease_holder(pair) is None
 
 

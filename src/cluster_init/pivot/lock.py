@@ -30,6 +30,7 @@ from cluster_init.pivot.graph import JSON
 NAME, NAMESPACE = "cluster-init-pivot", "kube-system"
 DURATION = 15  # seconds without a renewal after which a holder counts as gone
 RENEW_EVERY = DURATION / 5
+RELEASE_WITHIN = 5.0  # seconds the release may take at the end; an unreachable cluster must not hold the exit
 
 
 class Busy(Exception):
@@ -37,31 +38,47 @@ class Busy(Exception):
 
 
 class Lost(Exception):
-    """The lock was taken over (this pivot could not renew it for too long) or deleted while this pivot ran."""
+    """While this pivot ran, its lock was taken over or deleted, or could not be renewed in time."""
 
 
 @contextlib.asynccontextmanager
 async def held(client: Client, *, poll: float = 0.5) -> AsyncIterator[None]:
-    """Hold the pivot lock of `client`'s cluster for the body; raise Busy when another pivot holds it."""
+    """Hold the pivot lock of `client`'s cluster for the body; raise Busy when another pivot holds it, and Lost
+    when the lock is lost while the body runs (the body is cancelled then)."""
     res = await client.resource("coordination.k8s.io/v1", "Lease")
-    me = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    me = identity()
     lease = await _acquire(client, res, me, poll)
     body = asyncio.current_task()
     lost: list[str] = []
     renewer = asyncio.create_task(_renew(client, res, me, lease, lost, body))
     try:
-        yield
-    except asyncio.CancelledError:
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not lost or body is None:
+                raise
+            body.uncancel()
         if lost:
-            raise Lost(f"the lease {NAMESPACE}/{NAME} on {client.server} was taken over by {lost[0]}; "
-                       "this pivot stopped") from None
-        raise
+            raise Lost(f"the lease {NAMESPACE}/{NAME} on {client.server} {lost[0]}; this pivot stopped")
     finally:
         renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
+        await asyncio.gather(renewer, return_exceptions=True)
         if not lost:
-            await _release(client, res, me)
+            with contextlib.suppress(TimeoutError):  # unreachable: the lease expires by itself
+                await asyncio.wait_for(_release(client, res, me), RELEASE_WITHIN)
+
+
+def identity() -> str:
+    """host/pid/pid-namespace/nonce: enough to tell, on this machine, whether the holder still exists."""
+    return f"{socket.gethostname()}/{os.getpid()}/{_pid_namespace()}/{uuid.uuid4().hex[:8]}"
+
+
+def _pid_namespace() -> str:
+    """The process-id namespace (containers sharing the host name have their own), or '-' if unknown."""
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return "-"
 
 
 def _now() -> str:
@@ -75,25 +92,29 @@ def _spec(me: str, transitions: int) -> JSON:
 
 
 async def _acquire(client: Client, res: Resource, me: str, poll: float) -> JSON:
+    """Create the lease, or take over one whose holder is gone; Busy when its holder keeps renewing it."""
     lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
              "metadata": {"name": NAME, "namespace": NAMESPACE}, "spec": _spec(me, 0)}
-    try:
-        created: JSON = await client.create(res, lease, NAMESPACE)
-        return created
-    except ApiError as e:
-        if not e.already_exists:
+    while True:
+        try:
+            created: JSON = await client.create(res, lease, NAMESPACE)
+            return created
+        except ApiError as e:
+            if not e.already_exists:
+                raise
+        try:
+            current = await client.get(res, NAME, NAMESPACE)
+            if not _gone_from_here(current):
+                current = await _wait_for_silence(client, res, current, poll)
+            current["spec"] = _spec(me, int((current.get("spec") or {}).get("leaseTransitions") or 0) + 1)
+            updated: JSON = await client.update(res, current)
+            return updated
+        except ApiError as e:
+            if e.not_found:  # released meanwhile: create it
+                continue
+            if e.conflict:  # a third pivot took it over first
+                raise Busy(_busy(client, await client.get(res, NAME, NAMESPACE))) from None
             raise
-    current = await client.get(res, NAME, NAMESPACE)
-    if not _gone_from_here(current):
-        current = await _wait_for_silence(client, res, current, poll)
-    current["spec"] = _spec(me, int((current.get("spec") or {}).get("leaseTransitions") or 0) + 1)
-    try:
-        updated: JSON = await client.update(res, current)
-        return updated
-    except ApiError as e:
-        if e.conflict:  # a third pivot took it over first
-            raise Busy(_busy(client, await client.get(res, NAME, NAMESPACE))) from None
-        raise
 
 
 def _holder(lease: JSON) -> str:
@@ -101,20 +122,25 @@ def _holder(lease: JSON) -> str:
 
 
 def _gone_from_here(lease: JSON) -> bool:
-    """Whether the holder is a process of this machine that has exited (or the lease names no holder)."""
-    host, _, rest = _holder(lease).partition("/")
-    pid = rest.partition("/")[0]
+    """Whether the holder is a process of this machine (and pid namespace) that has exited, or there is none."""
+    host, pid, pid_ns, *_ = [*_holder(lease).split("/"), "", "", ""]
     if not host or not pid.isdigit():
         return True
-    if host != socket.gethostname():
+    if host != socket.gethostname() or pid_ns != _pid_namespace():
         return False
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(") ", 1)[1][:1] == "Z"  # exited, not yet reaped by its parent
+    except FileNotFoundError:
         return True
-    except PermissionError:  # alive, another user's
+    except (OSError, IndexError):  # no /proc: ask the kernel
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
         return False
-    return False
 
 
 async def _wait_for_silence(client: Client, res: Resource, lease: JSON, poll: float) -> JSON:
@@ -139,27 +165,41 @@ def _busy(client: Client, lease: JSON) -> str:
 
 async def _renew(client: Client, res: Resource, me: str, lease: JSON, lost: list[str],
                  body: asyncio.Task[object] | None) -> None:
-    """Renew until cancelled. A failed renewal is retried at the next turn; a lease now held by someone else
-    means this pivot lost it: stop the body."""
+    """Renew every RENEW_EVERY seconds until cancelled. When the lease is someone else's now, or no renewal
+    got through for longer than a holder may stay silent, this pivot has lost it: say why and stop the body."""
+    loop = asyncio.get_running_loop()
+    last_renewed = loop.time()
     while True:
         await asyncio.sleep(RENEW_EVERY)
         try:
-            lease["spec"]["renewTime"] = _now()
-            lease = await client.update(res, lease)
-        except ApiError as e:
-            if not (e.conflict or e.not_found):
-                continue  # the client retried already; try again at the next turn
-            try:
-                current = await _current(client, res)
-            except ApiError:
-                continue
-            if current is not None and _holder(current) == me:  # a stale copy of our own lease: retry with this
-                lease = current
-                continue
-            lost.append(_holder(current) if current is not None else "someone who deleted the lease")
-            if body is not None:
-                body.cancel()
-            return
+            lease, why = await _renew_once(client, res, me, lease)
+        except (ApiError, TimeoutError):
+            if loop.time() - last_renewed < DURATION - RENEW_EVERY:
+                continue  # try again at the next turn
+            why = f"could not be renewed for {DURATION - RENEW_EVERY:.0f}s, so another pivot may hold it now"
+        if why is None:
+            last_renewed = loop.time()
+            continue
+        lost.append(why)
+        if body is not None:
+            body.cancel()
+        return
+
+
+async def _renew_once(client: Client, res: Resource, me: str, lease: JSON) -> tuple[JSON, str | None]:
+    """One renewal: the lease as it is now, and why it is lost (None: renewed). Raises when it cannot tell."""
+    lease["spec"]["renewTime"] = _now()
+    try:
+        return await asyncio.wait_for(client.update(res, lease), RENEW_EVERY), None
+    except ApiError as e:
+        if not (e.conflict or e.not_found):
+            raise
+    current = await asyncio.wait_for(_current(client, res), RENEW_EVERY)
+    if current is None:
+        return lease, "was deleted"
+    if _holder(current) != me:
+        return current, f"is now held by {_holder(current)}"
+    return current, None  # an earlier attempt of ours got through after all
 
 
 async def _current(client: Client, res: Resource) -> JSON | None:
@@ -172,9 +212,11 @@ async def _current(client: Client, res: Resource) -> JSON | None:
 
 
 async def _release(client: Client, res: Resource, me: str) -> None:
-    """Delete the lease if this pivot still holds it (that incarnation only). When the cluster cannot be
-    reached, leave it: a pivot of this machine takes it over at once, any other after DURATION."""
+    """Delete the lease if this pivot still holds it (that version only: a takeover in between keeps its lease).
+    When the cluster cannot be reached, leave it: a pivot of this machine takes it over at once, any other
+    once it has gone DURATION seconds without renewal."""
     with contextlib.suppress(ApiError):
         current = await _current(client, res)
         if current is not None and _holder(current) == me:
-            await client.delete(res, NAME, NAMESPACE, uid=current["metadata"]["uid"])
+            await client.delete(res, NAME, NAMESPACE, uid=current["metadata"]["uid"],
+                                resource_version=current["metadata"]["resourceVersion"])
