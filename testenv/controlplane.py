@@ -157,12 +157,15 @@ class ControlPlane:
 
         Its state stays (etcd's data, certificates, kubeconfig); `start(component)` brings it back.
         """
-        pid = self._pid(component)
-        if component not in self._argv or pid is None:
+        pid, proc = self._pid(component), self._procs.pop(component, None)
+        if component not in self._argv or pid is None or proc is None:
             raise ValueError(f"{component} of {self.name!r} was not started by this ControlPlane")
         with suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        _terminate_group(pid, str(self.dir), self._procs.pop(component, None))
+        # Reaped, it has closed its sockets: a process still exiting can keep its port after /proc shows
+        # it without a command line, so the group check alone would let `start` race it for the port.
+        proc.wait(timeout=30)
+        _terminate_group(pid, str(self.dir), None)
 
     def start(self, component: str) -> None:
         """Start a component stopped by `kill` again, with the same command line; return once it is ready."""
