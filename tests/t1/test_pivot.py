@@ -616,7 +616,7 @@ def test_a_pivot_whose_lock_is_taken_over_stops(pair: Pair) -> None:
             t0 = time.monotonic()
             try:
                 with pytest.raises(lock.Lost, match="is now held by elsewhere/4242"):
-                    async with lock.held(src):
+                    async with lock.held(src.config):
                         lease = await other.get(res, lock.NAME, lock.NAMESPACE)
                         lease["spec"]["holderIdentity"] = "elsewhere/4242/abcd"
                         await other.update(res, lease)

@@ -84,26 +84,26 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
             raise InputError(problems)
         to_cfg = _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
         async with Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, \
-                _locked(target, options):
+                _locked(to_cfg, options, retry):
             return await Engine(None, target, options, progress, objects=objects).restore()
     from_cfg = _config(args.from_kubeconfig, args.from_context, "--from-kubeconfig")
     if mode == "backup":
         directory: Path = args.to_directory
         async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
-                _locked(source, options):
+                _locked(from_cfg, options, retry):
             return await Engine(source, None, options, progress).backup(lambda plan: _write(plan, directory))
     to_cfg = _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
     if to_cfg.server == from_cfg.server:
         raise InputError([Problem("--to-kubeconfig", "", f"names the same API server as the source ({to_cfg.server})",
                                   "give the kubeconfig of the target cluster")])
     async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
-            Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, _locked(source, options):
+            Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, _locked(from_cfg, options, retry):
         return await Engine(source, target, options, progress).move()
 
 
-def _locked(client: Client, options: Options) -> contextlib.AbstractAsyncContextManager[None]:
+def _locked(config: KubeConfig, options: Options, retry: RetryPolicy) -> contextlib.AbstractAsyncContextManager[None]:
     """The pivot lock of the cluster written first; a dry run writes nothing and takes no lock."""
-    return contextlib.nullcontext() if options.dry_run else lock.held(client)
+    return contextlib.nullcontext() if options.dry_run else lock.held(config, retry=retry)
 
 
 def capped(problems: list[Problem], limit: int = 20) -> list[Problem]:

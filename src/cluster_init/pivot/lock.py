@@ -24,12 +24,12 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 
-from cluster_init.kube import ApiError, Client, Resource
+from cluster_init.kube import ApiError, Client, KubeConfig, Resource, RetryPolicy
 from cluster_init.pivot.graph import JSON
 
 NAME, NAMESPACE = "cluster-init-pivot", "kube-system"
-DURATION = 15  # seconds without a renewal after which a holder counts as gone
-RENEW_EVERY = DURATION / 5
+DURATION = 30  # seconds without a renewal after which a holder counts as gone
+RENEW_EVERY = DURATION / 6
 RELEASE_WITHIN = 5.0  # seconds the release may take at the end; an unreachable cluster must not hold the exit
 
 
@@ -42,9 +42,16 @@ class Lost(Exception):
 
 
 @contextlib.asynccontextmanager
-async def held(client: Client, *, poll: float = 0.5) -> AsyncIterator[None]:
-    """Hold the pivot lock of `client`'s cluster for the body; raise Busy when another pivot holds it, and Lost
-    when the lock is lost while the body runs (the body is cancelled then)."""
+async def held(config: KubeConfig, *, retry: RetryPolicy | None = None, poll: float = 0.5) -> AsyncIterator[None]:
+    """Hold the pivot lock of `config`'s cluster for the body; raise Busy when another pivot holds it, and Lost
+    when the lock is lost while the body runs (the body is cancelled then). The lock has a client (and
+    connections) of its own: renewals must not queue behind the thousands of requests of the move."""
+    async with Client(config, max_in_flight=2, retry=retry) as client, _held(client, poll):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _held(client: Client, poll: float) -> AsyncIterator[None]:
     res = await client.resource("coordination.k8s.io/v1", "Lease")
     me = identity()
     lease = await _acquire(client, res, me, poll)
