@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ENV ?= environment-values/kubeadm-capd
 
-.PHONY: setup plan test lint bench bench-pivot clean
+.PHONY: setup plan test lint bench bench-pivot upgrades readme-versions clean
 
 setup: $(VENV)/.installed
 	$(BIN)/python -m cluster_init.tools install
@@ -27,7 +27,7 @@ test: setup lint
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests benchmarks testenv
+	$(BIN)/ruff check src tests benchmarks testenv hack
 	$(BIN)/mypy
 
 bench: setup
@@ -36,6 +36,15 @@ bench: setup
 # Minutes: two control planes, generated fleets of 1, 10 and 100 clusters, clusterctl built on first use.
 bench-pivot: setup
 	PYTHONPATH=. $(BIN)/python benchmarks/pivot_vs_clusterctl.py
+
+# For maintainers: the newer versions the Go module proxy serves for every pin, and which would break a
+# compatibility bound of versions.yaml. Asks the proxy: minutes.
+upgrades: $(VENV)/.installed
+	$(BIN)/python hack/upgrades.py
+
+# Regenerate the README's version table from versions.yaml (a T0 test fails when they disagree).
+readme-versions: $(VENV)/.installed
+	$(BIN)/python hack/pins.py readme
 
 clean:
 	rm -rf $(VENV)

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 TOOLS = ("helm", "kustomize")
 
-# Linker flags that stamp the version into `helm version` (its build would otherwise say "v3.x").
-_VERSION_FLAGS = {"helm": "-X helm.sh/helm/v3/internal/version.version={version}"}
+# Linker flags that stamp the version into `helm version` (its build would otherwise say "v4.x").
+_VERSION_FLAGS = {"helm": "-X {module}/internal/version.version={version}"}
 
 
 @cache
@@ -102,7 +102,7 @@ def install(name: str) -> Path:
     if shutil.which("go") is None:
         raise RuntimeFailure("go is not on PATH; install Go 1.26 to build helm and kustomize")
     pin = tool_pin(name)
-    ldflags = "-s -w " + _VERSION_FLAGS.get(name, "").format(version=pin["version"])
+    ldflags = "-s -w " + _VERSION_FLAGS.get(name, "").format(module=pin["module"], version=pin["version"])
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as gobin:
         env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"}

@@ -110,7 +110,7 @@ def test_server_accepts_the_workers(cluster: Cluster, namespace: str, tmp_path: 
     check_environment(cluster, env_dir, "bootstrap", namespace, tmp_path)
 
 
-CLUSTER: dict[str, Any] = {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": {"name": "c1"},
+CLUSTER: dict[str, Any] = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": "c1"},
            "spec": {"clusterNetwork": {"pods": {"cidrBlocks": ["192.168.0.0/16"]}}}}
 
 
@@ -119,9 +119,9 @@ def test_the_check_bites(cluster: Cluster, namespace: str) -> None:
     assert not dry_run_all(cluster, [CLUSTER], namespace)
     misspelled = {**CLUSTER, "spec": {"clusterNetwrok": CLUSTER["spec"]["clusterNetwork"]}}
     wrong_version = {**CLUSTER, "apiVersion": "cluster.x-k8s.io/v1beta9"}
-    bad_replicas = {"apiVersion": "controlplane.cluster.x-k8s.io/v1beta1", "kind": "KubeadmControlPlane",
-                    "metadata": {"name": "cp"}, "spec": {"replicas": "three", "version": "v1.33.4",
-                                                         "machineTemplate": {"infrastructureRef": {}}}}
+    bad_replicas = {"apiVersion": "controlplane.cluster.x-k8s.io/v1beta2", "kind": "KubeadmControlPlane",
+                    "metadata": {"name": "cp"}, "spec": {"replicas": "three", "version": "v1.36.5",
+                                                         "machineTemplate": {"spec": {"infrastructureRef": {}}}}}
     rejected = dry_run_all(cluster, [misspelled, wrong_version, bad_replicas], namespace)
     assert len(rejected) == 3, rejected
     assert "clusterNetwrok" in rejected[0]
@@ -132,5 +132,5 @@ def test_the_check_bites(cluster: Cluster, namespace: str) -> None:
 def test_dry_run_changes_nothing(cluster: Cluster, namespace: str) -> None:
     assert not dry_run_all(cluster, [CLUSTER], namespace)
     with pytest.raises(ApiError) as missing:
-        cluster.client.request("GET", f"/apis/cluster.x-k8s.io/v1beta1/namespaces/{namespace}/clusters/c1")
+        cluster.client.request("GET", f"/apis/cluster.x-k8s.io/v1beta2/namespaces/{namespace}/clusters/c1")
     assert missing.value.status == 404
