@@ -1,8 +1,9 @@
 """`make upgrades`: for every pin, the newer versions the Go module proxy serves, and which would break a bound.
 
 A report for maintainers, not a test: it asks the proxy (network, minutes). For each pin of
-versions.yaml that names its Go `module`, it lists the newer versions (from `go list -m -versions`,
-or by probing the next patches and minors when the proxy refuses the list) and marks each one:
+versions.yaml that names its Go `module`, it lists the newer versions (what `go list -m -versions`
+lists, which can miss served versions, plus probes of the next patches, minors and major) and marks
+each one:
 
   ok          served, and inside every `compatibility` range of the table
   breaks ...  served, but outside a range (or a new line the table has no matrix entry for)
@@ -44,15 +45,13 @@ def line(version: str) -> str:
 
 
 def every_pin(data: dict[str, Any]) -> Iterator[Pin]:
+    """Upstreams and tools. Of the twin only etcd: its Kubernetes is upstreams.kubernetes, and its Flux
+    controllers are those upstreams.flux ships."""
     for section in ("upstreams", "tools"):
         for name, pin in data[section].items():
             if "module" in pin:
                 yield Pin(name, pin["module"], pin["version"], bool(pin.get("gonosumdb")))
-    twin = data["twin"]
-    yield Pin("twin kubernetes", "k8s.io/kubernetes", twin["kubernetes"], False)
-    yield Pin("twin etcd", "go.etcd.io/etcd/server/v3", twin["etcd"], False)
-    for name, version in twin["flux-controllers"].items():
-        yield Pin(f"twin {name}", f"github.com/fluxcd/{name}", version, False)
+    yield Pin("etcd", "go.etcd.io/etcd/server/v3", data["twin"]["etcd"], False)
 
 
 def go(args: list[str], pin: Pin, cwd: str) -> subprocess.CompletedProcess[str]:
@@ -73,7 +72,7 @@ def listed(pin: Pin, cwd: str) -> list[str] | None:
 
 
 def probes(version: str) -> list[str]:
-    """Without a list: the next three patches, the next two minors and the next major."""
+    """The next three patches, the next two minors and the next major (the proxy's list can miss them)."""
     major, minor, patch = parse(version) or (0, 0, 0)
     return ([f"v{major}.{minor}.{patch + i}" for i in (1, 2, 3)]
             + [f"v{major}.{minor + i}.0" for i in (1, 2)] + [f"v{major + 1}.0.0"])
@@ -92,6 +91,7 @@ def served(pin: Pin, version: str, cwd: str) -> str:
 def bound_problems(data: dict[str, Any], name: str, version: str) -> list[str]:
     """The compatibility ranges `version` of pin `name` would leave, with the other pins as they are."""
     current = {n: p["version"] for n, p in {**data["upstreams"], **data["tools"]}.items()}
+    current["etcd"] = data["twin"]["etcd"]
     problems = []
     for rule in data.get("compatibility") or []:
         if rule["pin"] == name and line(current[rule["by"]]) == rule["line"]:
@@ -108,7 +108,7 @@ def report(data: dict[str, Any]) -> Iterator[str]:
         for pin in every_pin(data):
             mine = parse(pin.version)
             versions = listed(pin, cwd)
-            candidates = versions if versions is not None else probes(pin.version)
+            candidates = sorted(set(versions or []) | set(probes(pin.version)), key=lambda v: parse(v) or (0, 0, 0))
             newer = [v for v in candidates if (p := parse(v)) and mine and p > mine]
             how = "listed" if versions is not None else "list refused; probed"
             yield f"{pin.name} {pin.version} ({pin.module}, {how}): {'up to date' if not newer else ''}".rstrip()

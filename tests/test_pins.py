@@ -42,12 +42,14 @@ def test_pins_sit_inside_every_compatibility_range() -> None:
     data = pins.table()
     for name, pin in pins.pins(data).items():
         assert upgrades.bound_problems(data, name, pin["version"]) == [], name
+    assert upgrades.bound_problems(data, "etcd", data["twin"]["etcd"]) == []
 
 
 @pytest.mark.parametrize(("name", "version", "expected"), [
     ("kubernetes", "v1.37.2", "cert-manager v1.21 supports kubernetes v1.33-v1.36"),
     ("kubernetes", "v1.32.9", "cluster-api v1.14 supports kubernetes v1.33-v1.37"),
     ("cluster-api", "v1.15.0", "no matrix entry for cluster-api v1.15"),
+    ("etcd", "v3.7.3", "kubernetes v1.36 supports etcd v3.6-v3.6"),
 ])
 def test_a_version_outside_a_range_is_reported(name: str, version: str, expected: str) -> None:
     problems = upgrades.bound_problems(pins.table(), name, version)
@@ -68,4 +70,5 @@ def test_no_pin_below_the_supported_floors() -> None:
     assert minor(up["flux"]["version"]) >= (2, 8)
     assert minor(data["tools"]["helm"]["version"]) >= (4, 0)
     assert up["kind-node"]["version"] == up["kubernetes"]["version"]
+    assert data["twin"]["kubernetes"] == up["kubernetes"]["version"], "the twin runs the pinned Kubernetes"
     assert up["rke2"]["version"].split("+")[0] == up["kubernetes"]["version"]
