@@ -5,12 +5,16 @@ One workload cluster is: Cluster, infrastructure cluster (DockerCluster or OpenS
 (KubeadmControlPlane or RKE2ControlPlane) with its machine template, control-plane Machines each with a
 bootstrap config (KubeadmConfig / RKE2Config), its bootstrap data Secret and an infrastructure machine
 (DockerMachine / OpenStackMachine), a MachineDeployment with its templates, MachineSet and worker Machines,
-the cluster's Secrets (kubeconfig, CA, etcd, service account, front proxy; one of them user-provided, so
-owned only by name), a ClusterResourceSetBinding, and for OpenStack the cloud credentials Secret (an
+the cluster's Secrets (kubeconfig, CA, etcd, service account, front proxy, API server etcd client; two of them
+user-provided, so owned only by name), a ClusterResourceSetBinding, and for OpenStack the cloud credentials Secret (an
 identity, labelled for move). Per namespace: a ClusterResourceSet with its ConfigMap and Secret, and
 optionally a ClusterClass with its templates used by a topology Cluster. Globally: optionally a
 cluster-scoped identity (a test CRD labelled move-hierarchy, like the cloud providers' cluster identities)
 with its credentials Secret in the infrastructure provider's namespace, and the clusterctl inventory.
+
+API versions are the storage versions at the pins: Cluster API core, its kubeadm providers and CAPD at
+v1beta2 (references by apiGroup/kind/name, `status.initialization`, metav1 conditions, the old ones kept under
+`status.deprecated.v1beta1` as the controllers keep them); CAPRKE2 and CAPO at their own v1beta1.
 """
 
 from __future__ import annotations
@@ -20,33 +24,48 @@ import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from cluster_init.kube import ApiError, Client, Resource
 
 JSON = dict[str, Any]
 
-CAPI = "cluster.x-k8s.io/v1beta1"
-BOOTSTRAP = "bootstrap.cluster.x-k8s.io/v1beta1"
-CONTROLPLANE = "controlplane.cluster.x-k8s.io/v1beta1"
-INFRA = "infrastructure.cluster.x-k8s.io/v1beta1"
-ADDONS = "addons.cluster.x-k8s.io/v1beta1"
+# API versions: Cluster API core, its kubeadm providers and CAPD at the v1beta2 contract (their storage version);
+# CAPRKE2 and CAPO keep their own API versions (their storage versions at the pinned releases).
+CAPI = "cluster.x-k8s.io/v1beta2"
+BOOTSTRAP = "bootstrap.cluster.x-k8s.io/v1beta2"  # kubeadm
+CONTROLPLANE = "controlplane.cluster.x-k8s.io/v1beta2"  # kubeadm
+INFRA = "infrastructure.cluster.x-k8s.io/v1beta2"  # CAPD
+RKE2_BOOTSTRAP = "bootstrap.cluster.x-k8s.io/v1beta1"
+RKE2_CONTROLPLANE = "controlplane.cluster.x-k8s.io/v1beta1"
+OPENSTACK = "infrastructure.cluster.x-k8s.io/v1beta1"  # CAPO
+ADDONS = "addons.cluster.x-k8s.io/v1beta2"
 CLUSTERCTL = "clusterctl.cluster.x-k8s.io/v1alpha3"
 IDENTITY_GROUP = "identity.twin.cluster-init.test"
 IDENTITY = f"{IDENTITY_GROUP}/v1"
-K8S_VERSION = "v1.33.4"
-RKE2_VERSION = "v1.33.4+rke2r1"
 NOW = "2026-01-01T00:00:00Z"
 
-# The clusterctl inventory: (namespace, name, providerName, type, version).
+_PINS: JSON = yaml.safe_load((Path(__file__).resolve().parents[2] / "charts" / "telco-cloud-init" /
+                              "versions.yaml").read_text())["upstreams"]
+K8S_VERSION = str(_PINS["kubernetes"]["version"])
+RKE2_VERSION = str(_PINS["rke2"]["version"])
+_CAPI_VERSION = str(_PINS["cluster-api"]["version"])
+
+# The clusterctl inventory: (namespace, name, providerName, type, version), at the pinned versions.
 PROVIDERS = (
-    ("capi-system", "cluster-api", "cluster-api", "CoreProvider", "v1.10.7"),
-    ("capi-kubeadm-bootstrap-system", "bootstrap-kubeadm", "kubeadm", "BootstrapProvider", "v1.10.7"),
-    ("capi-kubeadm-control-plane-system", "control-plane-kubeadm", "kubeadm", "ControlPlaneProvider", "v1.10.7"),
-    ("rke2-bootstrap-system", "bootstrap-rke2", "rke2", "BootstrapProvider", "v0.21.0"),
-    ("rke2-control-plane-system", "control-plane-rke2", "rke2", "ControlPlaneProvider", "v0.21.0"),
-    ("capd-system", "infrastructure-docker", "docker", "InfrastructureProvider", "v1.10.7"),
-    ("capo-system", "infrastructure-openstack", "openstack", "InfrastructureProvider", "v0.12.1"),
+    ("capi-system", "cluster-api", "cluster-api", "CoreProvider", _CAPI_VERSION),
+    ("capi-kubeadm-bootstrap-system", "bootstrap-kubeadm", "kubeadm", "BootstrapProvider", _CAPI_VERSION),
+    ("capi-kubeadm-control-plane-system", "control-plane-kubeadm", "kubeadm", "ControlPlaneProvider", _CAPI_VERSION),
+    ("rke2-bootstrap-system", "bootstrap-rke2", "rke2", "BootstrapProvider",
+     str(_PINS["cluster-api-provider-rke2"]["version"])),
+    ("rke2-control-plane-system", "control-plane-rke2", "rke2", "ControlPlaneProvider",
+     str(_PINS["cluster-api-provider-rke2"]["version"])),
+    ("capd-system", "infrastructure-docker", "docker", "InfrastructureProvider", _CAPI_VERSION),
+    ("capo-system", "infrastructure-openstack", "openstack", "InfrastructureProvider",
+     str(_PINS["cluster-api-provider-openstack"]["version"])),
 )
 IDENTITY_NAMESPACE = "capd-system"
 
@@ -108,12 +127,48 @@ def _fake(*parts: str) -> str:
     return base64.b64encode(hashlib.sha512("/".join(parts).encode()).digest() * 4).decode()
 
 
-def _cond(*types: str) -> list[JSON]:
+# v1beta2 condition reasons Cluster API sets when a condition is True (the rest: the condition's own name).
+_REASONS = {"Available": "Available", "Ready": "Ready", "InfrastructureReady": "Ready",
+            "ControlPlaneInitialized": "Initialized", "ControlPlaneAvailable": "Available",
+            "WorkersAvailable": "Available", "RemoteConnectionProbe": "ProbeSucceeded", "UpToDate": "UpToDate",
+            "BootstrapConfigReady": "Ready", "NodeHealthy": "NodeHealthy", "NodeReady": "NodeReady",
+            "MachinesReady": "Ready", "MachinesUpToDate": "UpToDate", "DataSecretAvailable": "Available",
+            "CertificatesAvailable": "Available", "ResourcesApplied": "Applied", "VariablesReady": "VariablesReady",
+            "RefVersionsUpToDate": "RefVersionsUpToDate", "LoadBalancerAvailable": "Available",
+            "ContainerProvisioned": "Provisioned", "BootstrapExecSucceeded": "Succeeded"}
+_FALSE_WHEN_FINE = {"ScalingUp": "NotScalingUp", "ScalingDown": "NotScalingDown", "Remediating": "NotRemediating",
+                    "Deleting": "NotDeleting", "RollingOut": "NotRollingOut"}
+
+
+def _cond(*types: str, generation: int = 1) -> list[JSON]:
+    """v1beta2 conditions (metav1.Condition) as a controller sets them on a healthy object: the given types True,
+    plus the ones that are False when all is well (ScalingUp, Deleting...) when listed."""
+    out = []
+    for t in types:
+        status, reason = ("False", _FALSE_WHEN_FINE[t]) if t in _FALSE_WHEN_FINE else ("True", _REASONS.get(t, t))
+        out.append({"type": t, "status": status, "reason": reason, "message": "", "lastTransitionTime": NOW,
+                    "observedGeneration": generation})
+    return out
+
+
+def _v1beta1_cond(*types: str) -> list[JSON]:
+    """Cluster API v1beta1 conditions (providers of the v1beta1 contract, and `status.deprecated.v1beta1`)."""
     return [{"type": t, "status": "True", "lastTransitionTime": NOW} for t in types]
 
 
-def _ref(api_version: str, kind: str, name: str, namespace: str) -> JSON:
+def _ref(api_version: str, kind: str, name: str) -> JSON:
+    """A v1beta2 ContractVersionedObjectReference: group, kind and name (no version, no namespace)."""
+    return {"apiGroup": api_version.rpartition("/")[0], "kind": kind, "name": name}
+
+
+def _object_ref(api_version: str, kind: str, name: str, namespace: str) -> JSON:
+    """A corev1.ObjectReference, as providers of the v1beta1 contract (CAPRKE2) still use."""
     return {"apiVersion": api_version, "kind": kind, "name": name, "namespace": namespace}
+
+
+def _template_ref(api_version: str, kind: str, name: str) -> JSON:
+    """A v1beta2 ClusterClass template reference: apiVersion, kind, name (in the ClusterClass's namespace)."""
+    return {"apiVersion": api_version, "kind": kind, "name": name}
 
 
 def _meta(name: str, namespace: str, labels: dict[str, str] | None = None,
@@ -136,39 +191,64 @@ def _secret(name: str, namespace: str, cluster: str, keys: Iterable[str], owners
                {"metadata": _meta(name, namespace, lbl), "type": secret_type, "data": data}, owners=owners)
 
 
+def _replicas(n: int) -> JSON:
+    """v1beta2 replica counters."""
+    return {"replicas": n, "readyReplicas": n, "availableReplicas": n, "upToDateReplicas": n}
+
+
 def cluster_objects(name: str, namespace: str, flavor: Flavor = Flavor(), *, control_planes: int = 3,
                     workers: int = 2, provisioned: bool = True, cluster_class: str | None = None) -> list[Obj]:
     """The objects of one workload cluster as Cluster API and its providers would have left them."""
     ns, kubeadm, docker = namespace, flavor.bootstrap == "kubeadm", flavor.infra == "docker"
     label = {"cluster.x-k8s.io/cluster-name": name}
     objs: list[Obj] = []
+    infra_api = INFRA if docker else OPENSTACK
+    cp_api = CONTROLPLANE if kubeadm else RKE2_CONTROLPLANE
+    bootstrap_api = BOOTSTRAP if kubeadm else RKE2_BOOTSTRAP
     infra_cluster_kind = "DockerCluster" if docker else "OpenStackCluster"
     cp_kind = "KubeadmControlPlane" if kubeadm else "RKE2ControlPlane"
     config_template_kind = "KubeadmConfigTemplate" if kubeadm else "RKE2ConfigTemplate"
     template_kind = "DockerMachineTemplate" if docker else "OpenStackMachineTemplate"
     cp_name = f"{name}-control-plane"
     endpoint = {"host": f"10.{len(name) % 200}.{int(_h(name, n=2), 16)}.10", "port": 6443}
+    version = K8S_VERSION if kubeadm else RKE2_VERSION
 
-    # Cluster
+    # Cluster (v1beta2: references by group and kind, topology.classRef, status.initialization)
     spec: JSON = {
         "clusterNetwork": {"pods": {"cidrBlocks": ["192.168.0.0/16"]}, "services": {"cidrBlocks": ["10.128.0.0/12"]},
                            "serviceDomain": "cluster.local"},
         "controlPlaneEndpoint": endpoint,
-        "controlPlaneRef": _ref(CONTROLPLANE, cp_kind, cp_name, ns),
-        "infrastructureRef": _ref(INFRA, infra_cluster_kind, name, ns),
+        "controlPlaneRef": _ref(cp_api, cp_kind, cp_name),
+        "infrastructureRef": _ref(infra_api, infra_cluster_kind, name),
     }
     if cluster_class:
-        spec["topology"] = {"class": cluster_class, "version": K8S_VERSION,
+        spec["topology"] = {"classRef": {"name": cluster_class}, "version": K8S_VERSION,
                             "controlPlane": {"replicas": control_planes},
                             "workers": {"machineDeployments": [{"class": "default-worker", "name": "md-0",
                                                                 "replicas": workers}]}}
-    status: JSON = {
-        "phase": "Provisioned" if provisioned else "Provisioning",
-        "infrastructureReady": provisioned, "controlPlaneReady": provisioned, "observedGeneration": 2,
-        "conditions": _cond("Ready", "ControlPlaneInitialized", "ControlPlaneReady", "InfrastructureReady")
-        if provisioned else [{"type": "InfrastructureReady", "status": "False", "severity": "Info",
-                              "reason": "WaitingForInfrastructure", "lastTransitionTime": NOW}],
-    }
+    if provisioned:
+        status: JSON = {
+            "phase": "Provisioned", "observedGeneration": 2,
+            "initialization": {"infrastructureProvisioned": True, "controlPlaneInitialized": True},
+            "controlPlane": {"desiredReplicas": control_planes, **_replicas(control_planes)},
+            "workers": {"desiredReplicas": workers, **_replicas(workers)},
+            "conditions": _cond("Available", "InfrastructureReady", "ControlPlaneInitialized", "ControlPlaneAvailable",
+                                "WorkersAvailable", "RemoteConnectionProbe", "RollingOut", "ScalingUp",
+                                "ScalingDown", "Remediating", "Deleting", generation=2),
+            "deprecated": {"v1beta1": {"conditions": _v1beta1_cond(
+                "Ready", "ControlPlaneInitialized", "ControlPlaneReady", "InfrastructureReady")}},
+        }
+    else:
+        status = {
+            "phase": "Provisioning", "observedGeneration": 2,
+            "initialization": {"infrastructureProvisioned": False, "controlPlaneInitialized": False},
+            "conditions": [
+                {"type": "InfrastructureReady", "status": "False", "reason": "NotReady",
+                 "message": f"{infra_cluster_kind} status.initialization.provisioned is false",
+                 "lastTransitionTime": NOW, "observedGeneration": 2},
+                {"type": "ControlPlaneInitialized", "status": "False", "reason": "NotInitialized",
+                 "message": "Control plane not yet initialized", "lastTransitionTime": NOW, "observedGeneration": 2}],
+        }
     objs.append(Obj(CAPI, "Cluster", name, ns, {"metadata": _meta(
         name, ns, {"cni": "calico", "flavor": f"{flavor.bootstrap}-{flavor.infra}"}, ["cluster.cluster.x-k8s.io"]),
         "spec": spec}, status))
@@ -178,49 +258,60 @@ def cluster_objects(name: str, namespace: str, flavor: Flavor = Flavor(), *, con
         objs.append(Obj(INFRA, "DockerCluster", name, ns, {
             "metadata": _meta(name, ns, label, ["dockercluster.infrastructure.cluster.x-k8s.io"]),
             "spec": {"controlPlaneEndpoint": endpoint, "loadBalancer": {}}},
-            {"ready": provisioned, "conditions": _cond("Ready", "LoadBalancerAvailable")},
+            {"initialization": {"provisioned": provisioned}, "conditions": _cond("Ready", "LoadBalancerAvailable")},
             [("Cluster", name, True)]))
     else:
         cloud = f"{name}-cloud-config"
         objs.append(_secret(cloud, ns, name, ["clouds.yaml", "cacert"], [], "Opaque",
                             {"clusterctl.cluster.x-k8s.io/move": ""}))
-        objs.append(Obj(INFRA, "OpenStackCluster", name, ns, {
+        objs.append(Obj(OPENSTACK, "OpenStackCluster", name, ns, {
             "metadata": _meta(name, ns, label, ["openstackcluster.infrastructure.cluster.x-k8s.io"]),
             "spec": {"identityRef": {"cloudName": "openstack", "name": cloud}, "controlPlaneEndpoint": endpoint,
                      "managedSecurityGroups": {"allowAllInClusterTraffic": True},
                      "externalNetwork": {"id": "5b7a0d44-1b3b-4a5c-9d1e-0e6d0c1a2b3c"}}},
-            {"ready": provisioned, "conditions": _cond("Ready", "NetworkReady"),
+            {"ready": provisioned,
              "network": {"id": "f0e1d2c3-b4a5-4697-8887-766554433221", "name": f"k8s-clusterapi-cluster-{ns}-{name}"}},
             [("Cluster", name, True)]))
 
     # Control plane, its template and the cluster's secrets
-    objs.append(_machine_template(template_kind, f"{name}-control-plane", ns, name, docker))
-    cp_version = K8S_VERSION if kubeadm else RKE2_VERSION
-    cp_status = {"replicas": control_planes, "readyReplicas": control_planes, "updatedReplicas": control_planes,
-                 "initialized": provisioned, "ready": provisioned, "version": cp_version, "observedGeneration": 1,
-                 "conditions": _cond("Ready", "Available", "MachinesReady")}
+    objs.append(_machine_template(infra_api, template_kind, f"{name}-control-plane", ns, name, docker))
     if kubeadm:
+        kubelet_args = [{"name": "eviction-hard", "value": "nodefs.available<0%"}]
         cp_spec: JSON = {"replicas": control_planes, "version": K8S_VERSION,
-                         "machineTemplate": {"infrastructureRef": _ref(INFRA, template_kind, cp_name, ns)},
+                         "machineTemplate": {"spec": {"infrastructureRef": _ref(INFRA if docker else OPENSTACK,
+                                                                                template_kind, cp_name)}},
                          "kubeadmConfigSpec": {"clusterConfiguration": {"apiServer": {"certSANs": ["localhost"]}},
-                                               "initConfiguration": {"nodeRegistration": {"kubeletExtraArgs": {
-                                                   "eviction-hard": "nodefs.available<0%"}}},
-                                               "joinConfiguration": {"nodeRegistration": {}}}}
-        cp_status["selector"] = f"cluster.x-k8s.io/cluster-name={name},cluster.x-k8s.io/control-plane"
+                                               "initConfiguration": {"nodeRegistration": {
+                                                   "kubeletExtraArgs": kubelet_args}},
+                                               "joinConfiguration": {"nodeRegistration": {
+                                                   "kubeletExtraArgs": kubelet_args}}}}
+        cp_status: JSON = {
+            **_replicas(control_planes), "version": K8S_VERSION, "observedGeneration": 1,
+            "initialization": {"controlPlaneInitialized": provisioned},
+            "selector": f"cluster.x-k8s.io/cluster-name={name},cluster.x-k8s.io/control-plane",
+            "conditions": _cond("Available", "CertificatesAvailable", "MachinesReady", "MachinesUpToDate",
+                                "RollingOut", "ScalingUp", "ScalingDown", "Remediating", "Deleting"),
+            "deprecated": {"v1beta1": {"conditions": _v1beta1_cond("Ready", "Available", "MachinesReady"),
+                                       "readyReplicas": control_planes, "updatedReplicas": control_planes}}}
         fin = ["kubeadm.controlplane.cluster.x-k8s.io"]
     else:
         cp_spec = {"replicas": control_planes, "version": RKE2_VERSION,
-                   "machineTemplate": {"infrastructureRef": _ref(INFRA, template_kind, cp_name, ns)},
+                   "machineTemplate": {"infrastructureRef": _object_ref(infra_api, template_kind, cp_name, ns)},
                    "rolloutStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
                    "serverConfig": {"cni": "calico"}, "agentConfig": {}}
-        cp_status["dataSecretName"] = f"{cp_name}-config"
+        cp_status = {"replicas": control_planes, "readyReplicas": control_planes, "updatedReplicas": control_planes,
+                     "initialized": provisioned, "ready": provisioned, "version": RKE2_VERSION,
+                     "observedGeneration": 1, "dataSecretName": f"{cp_name}-config",
+                     "conditions": _v1beta1_cond("Ready", "Available", "MachinesReady")}
         fin = ["rke2.controlplane.cluster.x-k8s.io"]
-    objs.append(Obj(CONTROLPLANE, cp_kind, cp_name, ns, {"metadata": _meta(cp_name, ns, label, fin), "spec": cp_spec},
+    objs.append(Obj(cp_api, cp_kind, cp_name, ns, {"metadata": _meta(cp_name, ns, label, fin), "spec": cp_spec},
                     cp_status, [("Cluster", name, True)]))
     for purpose, keys in (("kubeconfig", ["value"]), ("ca", ["tls.crt", "tls.key"]), ("sa", ["tls.crt", "tls.key"]),
-                          ("proxy", ["tls.crt", "tls.key"]), ("etcd", ["tls.crt", "tls.key"])):
-        # The etcd CA is user-provided here: no owner reference, it belongs to the cluster by its name.
-        owners = [] if purpose == "etcd" else [(cp_kind, cp_name, True)]
+                          ("proxy", ["tls.crt", "tls.key"]), ("etcd", ["tls.crt", "tls.key"]),
+                          ("apiserver-etcd-client", ["tls.crt", "tls.key"])):
+        # The etcd CA and the API server's etcd client certificate are user-provided here (as for an external
+        # etcd): no owner reference, they belong to the cluster by their names.
+        owners = [] if purpose in ("etcd", "apiserver-etcd-client") else [(cp_kind, cp_name, True)]
         objs.append(_secret(f"{name}-{purpose}", ns, name, keys, owners))
 
     # Control-plane machines
@@ -230,24 +321,28 @@ def cluster_objects(name: str, namespace: str, flavor: Flavor = Flavor(), *, con
 
     # Workers: MachineDeployment -> MachineSet -> Machines
     md = f"{name}-md-0"
-    objs.append(_machine_template(template_kind, md, ns, name, docker))
-    template_spec: JSON = {"joinConfiguration": {"nodeRegistration": {}}} if kubeadm else {"agentConfig": {}}
-    objs.append(Obj(BOOTSTRAP, config_template_kind, md, ns, {"metadata": _meta(md, ns, label),
-                                                              "spec": {"template": {"spec": template_spec}}},
+    objs.append(_machine_template(infra_api, template_kind, md, ns, name, docker))
+    template_spec: JSON = ({"joinConfiguration": {"nodeRegistration": {"kubeletExtraArgs": [
+        {"name": "node-labels", "value": "role=worker"}]}}} if kubeadm else {"agentConfig": {}})
+    objs.append(Obj(bootstrap_api, config_template_kind, md, ns, {"metadata": _meta(md, ns, label),
+                                                                  "spec": {"template": {"spec": template_spec}}},
                     None if kubeadm else {}, [("Cluster", name, False)]))
     selector = {"cluster.x-k8s.io/cluster-name": name, "cluster.x-k8s.io/deployment-name": md}
     template = {"metadata": {"labels": selector},
-                "spec": {"clusterName": name, "version": K8S_VERSION if kubeadm else RKE2_VERSION,
-                         "bootstrap": {"configRef": _ref(BOOTSTRAP, config_template_kind, md, ns)},
-                         "infrastructureRef": _ref(INFRA, template_kind, md, ns)}}
-    replica_status = {"replicas": workers, "readyReplicas": workers, "availableReplicas": workers,
-                      "updatedReplicas": workers, "observedGeneration": 1}
+                "spec": {"clusterName": name, "version": version,
+                         "bootstrap": {"configRef": _ref(bootstrap_api, config_template_kind, md)},
+                         "infrastructureRef": _ref(infra_api, template_kind, md)}}
+    replica_conditions = ("MachinesReady", "MachinesUpToDate", "ScalingUp", "ScalingDown", "Remediating", "Deleting")
     objs.append(Obj(CAPI, "MachineDeployment", md, ns, {
         "metadata": _meta(md, ns, label, ["machinedeployment.cluster.x-k8s.io"]),
         "spec": {"clusterName": name, "replicas": workers, "selector": {"matchLabels": selector},
                  "template": template}},
-        {**replica_status, "phase": "Running", "selector": ",".join(f"{k}={v}" for k, v in selector.items()),
-         "conditions": _cond("Ready", "Available")}, [("Cluster", name, False)]))
+        {**_replicas(workers), "observedGeneration": 1, "phase": "Running",
+         "selector": ",".join(f"{k}={v}" for k, v in selector.items()),
+         "conditions": _cond("Available", "RollingOut", *replica_conditions),
+         "deprecated": {"v1beta1": {"conditions": _v1beta1_cond("Ready", "Available"), "readyReplicas": workers,
+                                    "availableReplicas": workers, "updatedReplicas": workers}}},
+        [("Cluster", name, False)]))
     ms = f"{md}-{_h(name, 'ms', n=10)}"
     ms_selector = {**selector, "machine-template-hash": _h(name, "hash", n=10)}
     objs.append(Obj(CAPI, "MachineSet", ms, ns, {
@@ -255,9 +350,12 @@ def cluster_objects(name: str, namespace: str, flavor: Flavor = Flavor(), *, con
                           ["machineset.cluster.x-k8s.io"]),
         "spec": {"clusterName": name, "replicas": workers, "selector": {"matchLabels": ms_selector},
                  "template": {**template, "metadata": {"labels": ms_selector}}}},
-        {**replica_status, "fullyLabeledReplicas": workers, "selector": ",".join(f"{k}={v}" for k, v in
-                                                                                 ms_selector.items()),
-         "conditions": _cond("Ready", "MachinesCreated", "MachinesReady")},
+        {**_replicas(workers), "observedGeneration": 1,
+         "selector": ",".join(f"{k}={v}" for k, v in ms_selector.items()),
+         "conditions": _cond(*replica_conditions),
+         "deprecated": {"v1beta1": {"conditions": _v1beta1_cond("Ready", "MachinesCreated", "MachinesReady"),
+                                    "fullyLabeledReplicas": workers, "readyReplicas": workers,
+                                    "availableReplicas": workers}}},
         [("MachineDeployment", md, True)]))
     for i in range(workers):
         machine = f"{ms}-{_h(name, 'w', str(i))}"
@@ -265,12 +363,12 @@ def cluster_objects(name: str, namespace: str, flavor: Flavor = Flavor(), *, con
     return objs
 
 
-def _machine_template(kind: str, name: str, ns: str, cluster: str, docker: bool) -> Obj:
+def _machine_template(api_version: str, kind: str, name: str, ns: str, cluster: str, docker: bool) -> Obj:
+    image = {"filter": {"name": f"ubuntu-2404-kube-{K8S_VERSION}"}}
     spec: JSON = ({"extraMounts": [{"containerPath": "/var/run/docker.sock", "hostPath": "/var/run/docker.sock"}]}
-                  if docker else {"flavor": "m1.medium", "image": {"filter": {"name": "ubuntu-2204-kube-v1.33.4"}},
-                                  "sshKeyName": "cluster-api"})
-    return Obj(INFRA, kind, name, ns, {"metadata": _meta(name, ns, {"cluster.x-k8s.io/cluster-name": cluster}),
-                                       "spec": {"template": {"spec": spec}}},
+                  if docker else {"flavor": "m1.medium", "image": image, "sshKeyName": "cluster-api"})
+    return Obj(api_version, kind, name, ns, {"metadata": _meta(name, ns, {"cluster.x-k8s.io/cluster-name": cluster}),
+                                             "spec": {"template": {"spec": spec}}},
                None, [("Cluster", cluster, False)])
 
 
@@ -284,52 +382,69 @@ def _machine(name: str, ns: str, cluster: str, flavor: Flavor, owner: tuple[str,
         labels["cluster.x-k8s.io/control-plane-name"] = owner[1]
     else:
         labels["cluster.x-k8s.io/set-name"] = owner[1]
+    bootstrap_api = BOOTSTRAP if kubeadm else RKE2_BOOTSTRAP
+    infra_api = INFRA if docker else OPENSTACK
     config_kind = "KubeadmConfig" if kubeadm else "RKE2Config"
     infra_kind = "DockerMachine" if docker else "OpenStackMachine"
     address = f"172.18.{index}.{int(_h(name, n=2), 16)}"
     version = K8S_VERSION if kubeadm else RKE2_VERSION
     provider_id = f"docker:////{name}" if docker else f"openstack:///{_h(name, n=8)}-0000-4000-8000-000000000000"
+    machine_status: JSON = {
+        "phase": "Running" if provisioned else "Provisioning", "observedGeneration": 1,
+        "initialization": {"bootstrapDataSecretCreated": True, "infrastructureProvisioned": provisioned},
+        "addresses": [{"type": "InternalIP", "address": address}],
+        "conditions": _cond("Available", "Ready", "UpToDate", "BootstrapConfigReady", "InfrastructureReady",
+                            "NodeHealthy", "NodeReady", "Deleting") if provisioned else
+        [*_cond("BootstrapConfigReady", "UpToDate"),
+         {"type": "InfrastructureReady", "status": "False", "reason": "NotReady", "message": "",
+          "lastTransitionTime": NOW, "observedGeneration": 1}],
+        "deprecated": {"v1beta1": {"conditions": _v1beta1_cond("Ready", "BootstrapReady", "InfrastructureReady",
+                                                               "NodeHealthy")}},
+    }
+    if provisioned:
+        machine_status["nodeRef"] = {"name": name}
+        machine_status["nodeInfo"] = {"kubeletVersion": K8S_VERSION, "architecture": "amd64",
+                                      "operatingSystem": "linux", "bootID": "b",
+                                      "containerRuntimeVersion": "containerd://2.1.0", "kernelVersion": "6.12",
+                                      "kubeProxyVersion": K8S_VERSION, "machineID": "m", "osImage": "Ubuntu 24.04",
+                                      "systemUUID": "s"}
+    if kubeadm:
+        config_status: JSON = {
+            "initialization": {"dataSecretCreated": True}, "dataSecretName": name, "observedGeneration": 1,
+            "conditions": _cond("Ready", "DataSecretAvailable", "CertificatesAvailable"),
+            "deprecated": {"v1beta1": {"conditions": _v1beta1_cond("Ready", "DataSecretAvailable")}}}
+        config_spec: JSON = {"joinConfiguration": {"nodeRegistration": {"kubeletExtraArgs": [
+            {"name": "node-labels", "value": "role=x"}]}}}
+    else:
+        config_status = {"ready": True, "dataSecretName": name, "observedGeneration": 1,
+                         "conditions": _v1beta1_cond("Ready", "DataSecretAvailable")}
+        config_spec = {"agentConfig": {}}
     objs = [
         Obj(CAPI, "Machine", name, ns, {
             "metadata": _meta(name, ns, labels, ["machine.cluster.x-k8s.io"]),
             "spec": {"clusterName": cluster, "version": version, "providerID": provider_id,
-                     "bootstrap": {"configRef": _ref(BOOTSTRAP, config_kind, name, ns), "dataSecretName": name},
-                     "infrastructureRef": _ref(INFRA, infra_kind, name, ns)}},
-            {"phase": "Running" if provisioned else "Provisioning", "bootstrapReady": True,
-             "infrastructureReady": provisioned, "observedGeneration": 1,
-             "addresses": [{"type": "InternalIP", "address": address}],
-             "conditions": _cond("Ready", "BootstrapReady", "InfrastructureReady", "NodeHealthy"),
-             **({"nodeRef": {"apiVersion": "v1", "kind": "Node", "name": name,
-                             "uid": f"{_h(name, 'node', n=8)}-1111-4111-8111-111111111111"},
-                 "nodeInfo": {"kubeletVersion": K8S_VERSION, "architecture": "amd64", "operatingSystem": "linux",
-                              "bootID": "b", "containerRuntimeVersion": "containerd://2.0.0", "kernelVersion": "6.1",
-                              "kubeProxyVersion": K8S_VERSION, "machineID": "m", "osImage": "Ubuntu 24.04",
-                              "systemUUID": "s"}} if provisioned else {})},
-            [(owner[0], owner[1], True)]),
-        Obj(BOOTSTRAP, config_kind, name, ns, {
-            "metadata": _meta(name, ns, labels),
-            "spec": ({"joinConfiguration": {"nodeRegistration": {"kubeletExtraArgs": {"node-labels": "role=x"}}}}
-                     if kubeadm else {"agentConfig": {}})},
-            {"ready": True, "dataSecretName": name, "observedGeneration": 1, "conditions": _cond("Ready",
-                                                                                                "DataSecretAvailable")},
-            [("Machine", name, True)]),
+                     "bootstrap": {"configRef": _ref(bootstrap_api, config_kind, name), "dataSecretName": name},
+                     "infrastructureRef": _ref(infra_api, infra_kind, name)}},
+            machine_status, [(owner[0], owner[1], True)]),
+        Obj(bootstrap_api, config_kind, name, ns, {"metadata": _meta(name, ns, labels), "spec": config_spec},
+            config_status, [("Machine", name, True)]),
         _secret(name, ns, cluster, ["value", "format"], [(config_kind, name, True)]),
     ]
     if docker:
         objs.append(Obj(INFRA, "DockerMachine", name, ns, {
             "metadata": _meta(name, ns, labels, ["dockermachine.infrastructure.cluster.x-k8s.io"]),
-            "spec": {"providerID": provider_id, "bootstrapped": True}},
-            {"ready": provisioned, "addresses": [{"type": "InternalIP", "address": address}],
+            "spec": {"providerID": provider_id}},
+            {"initialization": {"provisioned": provisioned}, "addresses": [{"type": "InternalIP", "address": address}],
              "conditions": _cond("Ready", "ContainerProvisioned", "BootstrapExecSucceeded")},
             [("Machine", name, True)]))
     else:
-        objs.append(Obj(INFRA, "OpenStackMachine", name, ns, {
+        objs.append(Obj(OPENSTACK, "OpenStackMachine", name, ns, {
             "metadata": _meta(name, ns, labels, ["openstackmachine.infrastructure.cluster.x-k8s.io"]),
             "spec": {"providerID": provider_id, "flavor": "m1.medium",
-                     "image": {"filter": {"name": "ubuntu-2204-kube-v1.33.4"}},
+                     "image": {"filter": {"name": f"ubuntu-2404-kube-{K8S_VERSION}"}},
                      "identityRef": {"cloudName": "openstack", "name": f"{cluster}-cloud-config"}}},
             {"ready": provisioned, "instanceState": "ACTIVE",
-             "addresses": [{"type": "InternalIP", "address": address}], "conditions": _cond("Ready")},
+             "addresses": [{"type": "InternalIP", "address": address}], "conditions": _v1beta1_cond("Ready")},
             [("Machine", name, True)]))
     return objs
 
@@ -344,7 +459,8 @@ def namespace_objects(ns: str, clusters: Sequence[str], *, cluster_class: str | 
             "spec": {"clusterSelector": {"matchLabels": {"cni": "calico"}}, "strategy": "ApplyOnce",
                      "resources": [{"kind": "ConfigMap", "name": "calico-manifests"},
                                    {"kind": "Secret", "name": "calico-credentials"}]}},
-            {"observedGeneration": 1, "conditions": _cond("ResourcesApplied")}),
+            {"observedGeneration": 1, "conditions": _cond("ResourcesApplied"),
+             "deprecated": {"v1beta1": {"conditions": _v1beta1_cond("ResourcesApplied")}}}),
         Obj("v1", "ConfigMap", "calico-manifests", ns, {
             "metadata": _meta("calico-manifests", ns), "data": {"calico.yaml": "# the CNI manifests\n" * 20}},
             owners=[("ClusterResourceSet", crs, False)]),
@@ -364,27 +480,39 @@ def namespace_objects(ns: str, clusters: Sequence[str], *, cluster_class: str | 
     if cluster_class:
         cc = cluster_class
         objs.append(Obj(CAPI, "ClusterClass", cc, ns, {"metadata": _meta(cc, ns), "spec": {
-            "infrastructure": {"ref": _ref(INFRA, "DockerClusterTemplate", f"{cc}-cluster", ns)},
-            "controlPlane": {"ref": _ref(CONTROLPLANE, "KubeadmControlPlaneTemplate", f"{cc}-control-plane", ns),
-                             "machineInfrastructure": {"ref": _ref(INFRA, "DockerMachineTemplate",
-                                                                   f"{cc}-control-plane-machine", ns)}},
-            "workers": {"machineDeployments": [{"class": "default-worker", "template": {
-                "bootstrap": {"ref": _ref(BOOTSTRAP, "KubeadmConfigTemplate", f"{cc}-worker-bootstrap", ns)},
-                "infrastructure": {"ref": _ref(INFRA, "DockerMachineTemplate", f"{cc}-worker-machine", ns)}}}]}}},
-            {"observedGeneration": 1, "conditions": _cond("VariablesReconciled")}))
+            "infrastructure": {"templateRef": _template_ref(INFRA, "DockerClusterTemplate", f"{cc}-cluster")},
+            "controlPlane": {"templateRef": _template_ref(CONTROLPLANE, "KubeadmControlPlaneTemplate",
+                                                          f"{cc}-control-plane"),
+                             "machineInfrastructure": {"templateRef": _template_ref(
+                                 INFRA, "DockerMachineTemplate", f"{cc}-control-plane-machine")}},
+            "workers": {"machineDeployments": [{
+                "class": "default-worker",
+                "bootstrap": {"templateRef": _template_ref(BOOTSTRAP, "KubeadmConfigTemplate",
+                                                           f"{cc}-worker-bootstrap")},
+                "infrastructure": {"templateRef": _template_ref(INFRA, "DockerMachineTemplate",
+                                                                f"{cc}-worker-machine")}}]}}},
+            {"observedGeneration": 1, "conditions": _cond("VariablesReady", "RefVersionsUpToDate"),
+             "deprecated": {"v1beta1": {"conditions": _v1beta1_cond("VariablesReconciled")}}}))
         own = [("ClusterClass", cc, False)]
+        docker_spec = {"extraMounts": [{"containerPath": "/var/run/docker.sock", "hostPath": "/var/run/docker.sock"}]}
         objs += [
             Obj(INFRA, "DockerClusterTemplate", f"{cc}-cluster", ns, {
-                "metadata": _meta(f"{cc}-cluster", ns), "spec": {"template": {"spec": {}}}}, owners=own),
+                "metadata": _meta(f"{cc}-cluster", ns),
+                "spec": {"template": {"spec": {"loadBalancer": {}}}}}, owners=own),
             Obj(CONTROLPLANE, "KubeadmControlPlaneTemplate", f"{cc}-control-plane", ns, {
                 "metadata": _meta(f"{cc}-control-plane", ns),
-                "spec": {"template": {"spec": {"kubeadmConfigSpec": {"clusterConfiguration": {}}}}}}, owners=own),
+                "spec": {"template": {"spec": {"kubeadmConfigSpec": {"clusterConfiguration": {
+                    "apiServer": {"certSANs": ["localhost"]}}}}}}}, owners=own),
             Obj(INFRA, "DockerMachineTemplate", f"{cc}-control-plane-machine", ns, {
-                "metadata": _meta(f"{cc}-control-plane-machine", ns), "spec": {"template": {"spec": {}}}}, owners=own),
+                "metadata": _meta(f"{cc}-control-plane-machine", ns), "spec": {"template": {"spec": docker_spec}}},
+                owners=own),
             Obj(INFRA, "DockerMachineTemplate", f"{cc}-worker-machine", ns, {
-                "metadata": _meta(f"{cc}-worker-machine", ns), "spec": {"template": {"spec": {}}}}, owners=own),
+                "metadata": _meta(f"{cc}-worker-machine", ns), "spec": {"template": {"spec": docker_spec}}},
+                owners=own),
             Obj(BOOTSTRAP, "KubeadmConfigTemplate", f"{cc}-worker-bootstrap", ns, {
-                "metadata": _meta(f"{cc}-worker-bootstrap", ns), "spec": {"template": {"spec": {}}}}, owners=own),
+                "metadata": _meta(f"{cc}-worker-bootstrap", ns),
+                "spec": {"template": {"spec": {"joinConfiguration": {"nodeRegistration": {"kubeletExtraArgs": [
+                    {"name": "node-labels", "value": "role=worker"}]}}}}}}, owners=own),
         ]
     return objs
 

@@ -189,17 +189,18 @@ async def snapshot(client: Client, namespaces: Iterable[str] | None, kinds: Iter
     return out
 
 
+# Each kind at the version capi_graphs creates it in (its storage version).
 MOVED_KINDS: tuple[tuple[str, str], ...] = (
     (capi_graphs.CAPI, "Cluster"), (capi_graphs.CAPI, "ClusterClass"), (capi_graphs.CAPI, "Machine"),
     (capi_graphs.CAPI, "MachineSet"), (capi_graphs.CAPI, "MachineDeployment"),
     (capi_graphs.BOOTSTRAP, "KubeadmConfig"), (capi_graphs.BOOTSTRAP, "KubeadmConfigTemplate"),
-    (capi_graphs.BOOTSTRAP, "RKE2Config"), (capi_graphs.BOOTSTRAP, "RKE2ConfigTemplate"),
+    (capi_graphs.RKE2_BOOTSTRAP, "RKE2Config"), (capi_graphs.RKE2_BOOTSTRAP, "RKE2ConfigTemplate"),
     (capi_graphs.CONTROLPLANE, "KubeadmControlPlane"), (capi_graphs.CONTROLPLANE, "KubeadmControlPlaneTemplate"),
-    (capi_graphs.CONTROLPLANE, "RKE2ControlPlane"),
+    (capi_graphs.RKE2_CONTROLPLANE, "RKE2ControlPlane"),
     (capi_graphs.INFRA, "DockerCluster"), (capi_graphs.INFRA, "DockerClusterTemplate"),
     (capi_graphs.INFRA, "DockerMachine"), (capi_graphs.INFRA, "DockerMachineTemplate"),
-    (capi_graphs.INFRA, "OpenStackCluster"), (capi_graphs.INFRA, "OpenStackMachine"),
-    (capi_graphs.INFRA, "OpenStackMachineTemplate"),
+    (capi_graphs.OPENSTACK, "OpenStackCluster"), (capi_graphs.OPENSTACK, "OpenStackMachine"),
+    (capi_graphs.OPENSTACK, "OpenStackMachineTemplate"),
     (capi_graphs.ADDONS, "ClusterResourceSet"), (capi_graphs.ADDONS, "ClusterResourceSetBinding"),
     ("v1", "Secret"), ("v1", "ConfigMap"),
 )
@@ -284,8 +285,13 @@ def clusterctl_version() -> str:
 
 
 def clusterctl_binary(timeout: float = 1800.0) -> Path:
-    """clusterctl of the pinned Cluster API, built once into the cache (`go install` from the module proxy)."""
+    """clusterctl of the pinned Cluster API, built once into the cache from the module proxy.
+
+    `go install sigs.k8s.io/cluster-api/cmd/clusterctl@V` is refused since Cluster API v1.11: its go.mod replaces
+    its `api` module by the folder in the repository. So a throw-away main module requires both modules at the pin
+    (the replace pointing `api` at the same released version) and builds the command from it."""
     import fcntl
+    import json
 
     from testenv.build import cache_root
 
@@ -296,9 +302,21 @@ def clusterctl_binary(timeout: float = 1800.0) -> Path:
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not binary.exists():
-            env = {**os.environ, "GOBIN": str(folder), "GOFLAGS": "-trimpath"}
-            subprocess.run(["go", "install", f"sigs.k8s.io/cluster-api/cmd/clusterctl@{version}"], env=env,
-                           check=True, capture_output=True, timeout=timeout)
+            info = json.loads(subprocess.run(
+                ["go", "mod", "download", "-json", f"sigs.k8s.io/cluster-api@{version}"], capture_output=True,
+                text=True, check=True, timeout=timeout).stdout)
+            go_line = next(line for line in Path(info["GoMod"]).read_text().splitlines() if line.startswith("go "))
+            module = folder / "build"
+            module.mkdir(exist_ok=True)
+            (module / "go.mod").write_text(
+                f"module cluster-init.test/clusterctl\n\n{go_line}\n\n"
+                f"require (\n\tsigs.k8s.io/cluster-api {version}\n\tsigs.k8s.io/cluster-api/api {version}\n)\n\n"
+                f"replace sigs.k8s.io/cluster-api/api => sigs.k8s.io/cluster-api/api {version}\n")
+            env = {**os.environ, "GOFLAGS": "-mod=mod -trimpath"}
+            built = folder / "clusterctl.tmp"
+            subprocess.run(["go", "build", "-o", str(built), "sigs.k8s.io/cluster-api/cmd/clusterctl"], cwd=module,
+                           env=env, check=True, capture_output=True, timeout=timeout)
+            os.replace(built, binary)  # atomic: an interrupted build never leaves a half binary
     return binary
 
 

@@ -163,7 +163,7 @@ def test_copy_status_also_moves_statuses(pair: Pair) -> None:
     ns = fresh_namespace()
     generate(pair, two_clusters(ns))
     before, _ = snapshots(pair, ns)
-    assert before[("Cluster", ns, "wl-a")]["status"]["infrastructureReady"] is True
+    assert before[("Cluster", ns, "wl-a")]["status"]["initialization"]["infrastructureProvisioned"] is True
 
     code, _, err = cli(*pivot_args(pair, ns, "--copy-status"))
 
@@ -360,11 +360,77 @@ def test_refuses_a_cluster_not_provisioned(pair: Pair) -> None:
 
     assert code == 2
     errors = lines(err)
-    assert errors[0] == (f"error: Cluster {ns}/wl-a: status.infrastructureReady: the infrastructure is still being "
-                         "provisioned; wait until Cluster API finished provisioning it (or delete it), then run the "
-                         "pivot again")
+    assert errors[0] == (f"error: Cluster {ns}/wl-a: status.initialization.infrastructureProvisioned: the "
+                         "infrastructure is still being provisioned; wait until Cluster API finished provisioning it "
+                         "(or delete it), then run the pivot again")
     assert any(f"Machine {ns}/wl-a-control-plane-" in e and "status.nodeRef" in e for e in errors)
     assert_untouched(pair, ns, before)
+
+
+def patch_status(pair: Pair, kind: str, ns: str, name: str, patch: JSON) -> None:
+    async def go() -> None:
+        src, dst = pair.clients()
+        async with src, dst:
+            res = await src.resource(graphs.CAPI, kind)
+            await src.patch(res, name, ns, patch, subresource="status")
+
+    run(go())
+
+
+def test_readiness_is_judged_by_the_v1beta2_status(pair: Pair) -> None:
+    """Cluster API v1.14 judges a Cluster by its v1beta2 status: with a control plane, the Cluster needs
+    status.initialization.controlPlaneInitialized (v1beta1's controlPlaneReady, and the conditions kept under
+    status.deprecated.v1beta1, no longer count). False: refused; true: it moves."""
+    ns = fresh_namespace()
+    generate(pair, one_cluster(ns))
+    patch_status(pair, "Cluster", ns, "wl-a", {"status": {"initialization": {"controlPlaneInitialized": False}}})
+    before, _ = snapshots(pair, ns)
+    status = before[("Cluster", ns, "wl-a")]["status"]
+    assert status["initialization"] == {"infrastructureProvisioned": True, "controlPlaneInitialized": False}
+    assert any(c["type"] == "ControlPlaneInitialized" and c["status"] == "True" for c in status["conditions"])
+    assert any(c["type"] == "ControlPlaneReady" and c["status"] == "True"
+               for c in status["deprecated"]["v1beta1"]["conditions"])
+
+    code, _, err = cli(*pivot_args(pair, ns))
+
+    assert code == 2
+    assert lines(err) == [f"error: Cluster {ns}/wl-a: status.initialization.controlPlaneInitialized: the control "
+                          "plane is not initialized yet; wait until Cluster API finished provisioning it (or delete "
+                          "it), then run the pivot again"]
+    assert_untouched(pair, ns, before)
+
+    patch_status(pair, "Cluster", ns, "wl-a", {"status": {"initialization": {"controlPlaneInitialized": True}}})
+    before, _ = snapshots(pair, ns)
+    code, _, err = cli(*pivot_args(pair, ns))
+
+    assert code == 0, err
+    assert_moved(pair, ns, before)
+
+
+def test_refuses_a_cluster_paused_by_someone_else(pair: Pair) -> None:
+    """As `clusterctl move` v1.14: a Cluster paused before the move (spec.paused, or the paused annotation) is not
+    moved, since the move would unpause it at the end; nothing is changed."""
+    ns = fresh_namespace()
+    generate(pair, one_cluster(ns))
+
+    async def pause() -> None:
+        src, dst = pair.clients()
+        async with src, dst:
+            res = await src.resource(graphs.CAPI, "Cluster")
+            await src.patch(res, "wl-a", ns, {"spec": {"paused": True}})
+
+    run(pause())
+    before, _ = snapshots(pair, ns)
+
+    code, _, err = cli(*pivot_args(pair, ns))
+
+    assert code == 2
+    assert lines(err) == [f"error: Cluster {ns}/wl-a: spec.paused: is paused, and not by this move; unpause it (or "
+                          "wait for whoever paused it to finish), then run the pivot again"]
+    after, copies = snapshots(pair, ns)
+    assert not copies
+    assert {k: o["metadata"]["resourceVersion"] for k, o in after.items()} == \
+           {k: o["metadata"]["resourceVersion"] for k, o in before.items()}
 
 
 TWIN_GROUP = "infrastructure.twin.cluster-init.test"

@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from cluster_init.kube import KubeConfig, KubeconfigError, _error
-from cluster_init.pivot.graph import Graph, types_from_crds
-from cluster_init.pivot.names import MOVE_HIERARCHY_LABEL, MOVE_LABEL, SOURCE_UID
+from cluster_init.pivot import preflight
+from cluster_init.pivot.discovery import template_refs
+from cluster_init.pivot.graph import Graph, class_key, secret_cluster_name, types_from_crds
+from cluster_init.pivot.names import CAPI_PAUSED, MOVE_HIERARCHY_LABEL, MOVE_LABEL, PAUSED_BY_PIVOT, SOURCE_UID
 from cluster_init.pivot.schedule import in_order, run_all
 from cluster_init.pivot.verify import differences
 
@@ -24,7 +26,7 @@ JSON = dict[str, Any]
 
 
 def crd(group: str, kind: str, *, scope: str = "Namespaced", labels: dict[str, str] | None = None,
-        versions: tuple[str, ...] = ("v1beta1",), storage: str = "v1beta1", status: bool = True) -> JSON:
+        versions: tuple[str, ...] = ("v1beta1", "v1beta2"), storage: str = "v1beta2", status: bool = True) -> JSON:
     return {"metadata": {"name": f"{kind.lower()}s.{group}", "labels": {"clusterctl.cluster.x-k8s.io": "",
                                                                          **(labels or {})}},
             "spec": {"group": group, "scope": scope, "names": {"kind": kind, "plural": f"{kind.lower()}s"},
@@ -35,7 +37,8 @@ def crd(group: str, kind: str, *, scope: str = "Namespaced", labels: dict[str, s
 TYPES = types_from_crds([
     crd("cluster.x-k8s.io", "Cluster"), crd("cluster.x-k8s.io", "ClusterClass"), crd("cluster.x-k8s.io", "Machine"),
     crd("addons.cluster.x-k8s.io", "ClusterResourceSet"), crd("addons.cluster.x-k8s.io", "ClusterResourceSetBinding"),
-    crd("infrastructure.cluster.x-k8s.io", "DockerCluster", versions=("v1alpha4", "v1beta1")),
+    crd("infrastructure.cluster.x-k8s.io", "DockerCluster", versions=("v1beta1", "v1beta2")),
+    crd("infrastructure.cluster.x-k8s.io", "OpenStackCluster", versions=("v1beta1",), storage="v1beta1"),
     crd("infrastructure.cluster.x-k8s.io", "DockerMachineTemplate", status=False),
     crd("infrastructure.cluster.x-k8s.io", "TwinIdentity", scope="Cluster", labels={MOVE_HIERARCHY_LABEL: ""}),
     crd("infrastructure.cluster.x-k8s.io", "TwinNetwork", labels={MOVE_LABEL: ""}),
@@ -51,7 +54,7 @@ def obj(kind: str, name: str, ns: str = "ns", *, owners: list[JSON] | None = Non
     groups = {"Cluster": "cluster.x-k8s.io", "ClusterClass": "cluster.x-k8s.io", "Machine": "cluster.x-k8s.io",
               "ClusterResourceSet": "addons.cluster.x-k8s.io", "ClusterResourceSetBinding": "addons.cluster.x-k8s.io"}
     api = api or ("v1" if kind in ("Secret", "ConfigMap") else
-                  f"{groups.get(kind, 'infrastructure.cluster.x-k8s.io')}/v1beta1")
+                  f"{groups.get(kind, 'infrastructure.cluster.x-k8s.io')}/v1beta2")
     meta: JSON = {"name": name, "uid": f"uid-{_uid}-{name}", "labels": labels or {}}
     if ns:
         meta["namespace"] = ns
@@ -76,7 +79,8 @@ def moved(g: Graph) -> set[str]:
 def test_types_follow_the_crd_labels() -> None:
     cluster = TYPES[("cluster.x-k8s.io", "Cluster")]
     assert cluster.force_move_hierarchy and cluster.force_move and cluster.namespaced and cluster.has_status
-    assert TYPES[("infrastructure.cluster.x-k8s.io", "DockerCluster")].version == "v1beta1"  # the storage version
+    assert TYPES[("infrastructure.cluster.x-k8s.io", "DockerCluster")].version == "v1beta2"  # the storage version
+    assert TYPES[("infrastructure.cluster.x-k8s.io", "OpenStackCluster")].version == "v1beta1"  # per kind
     assert not TYPES[("infrastructure.cluster.x-k8s.io", "DockerMachineTemplate")].has_status
     identity = TYPES[("infrastructure.cluster.x-k8s.io", "TwinIdentity")]
     assert identity.force_move_hierarchy and not identity.namespaced
@@ -94,15 +98,27 @@ def test_owned_and_name_linked_objects_move_with_their_cluster() -> None:
     bootstrap_secret = obj("Secret", "m1", owners=[machine])
     g = graph(cluster, infra, machine, bootstrap_secret,
               obj("Secret", "c1-kubeconfig"), obj("Secret", "c1-ca"), obj("Secret", "c1-etcd"),
-              obj("Secret", "c1-apiserver-etcd-client"),  # split at the last '-': purpose "client", not linked
+              # Cluster API v1.14 matches the name against each purpose suffix (earlier: split at the last '-',
+              # which missed this one): linked
+              obj("Secret", "c1-apiserver-etcd-client"),
+              obj("Secret", "c1-client"), obj("Secret", "c1-etcd-proxy-x"),  # no purpose suffix: not linked
               obj("Secret", "c2-kubeconfig"), obj("Secret", "unrelated"), obj("ConfigMap", "c1-kubeconfig"),
               obj("Secret", "c1-sa", ns="other"))
     assert moved(g) == {"Cluster/c1", "DockerCluster/c1", "Machine/m1", "Secret/m1", "Secret/c1-kubeconfig",
-                        "Secret/c1-ca", "Secret/c1-etcd"}
+                        "Secret/c1-ca", "Secret/c1-etcd", "Secret/c1-apiserver-etcd-client"}
     levels = [{f"{n.kind}/{n.name}" for n in level} for level in g.plan().levels]
     assert levels[0] == {"Cluster/c1"}
-    assert levels[1] == {"DockerCluster/c1", "Machine/m1", "Secret/c1-kubeconfig", "Secret/c1-ca", "Secret/c1-etcd"}
+    assert levels[1] == {"DockerCluster/c1", "Machine/m1", "Secret/c1-kubeconfig", "Secret/c1-ca", "Secret/c1-etcd",
+                         "Secret/c1-apiserver-etcd-client"}
     assert levels[2] == {"Secret/m1"}
+
+
+def test_secret_names_are_matched_against_each_purpose_in_turn() -> None:
+    assert secret_cluster_name("c1-kubeconfig") == "c1"
+    assert secret_cluster_name("my-cluster-apiserver-etcd-client") == "my-cluster"
+    assert secret_cluster_name("a-b-ca") == "a-b"
+    assert secret_cluster_name("c1-etcd-sa") == "c1-etcd"  # only the last purpose is the purpose
+    assert secret_cluster_name("kubeconfig") is None and secret_cluster_name("c1-client") is None
 
 
 def test_a_secret_with_owners_is_not_linked_by_name() -> None:
@@ -128,7 +144,7 @@ def test_an_object_whose_owner_does_not_move_is_skipped() -> None:
 def test_cluster_resource_sets_and_classes() -> None:
     cc = obj("ClusterClass", "quick-start")
     template = obj("DockerMachineTemplate", "qs-worker", owners=[cc])
-    cluster = obj("Cluster", "c1", spec={"topology": {"class": "quick-start", "version": "v1.33.4"}})
+    cluster = obj("Cluster", "c1", spec={"topology": {"classRef": {"name": "quick-start"}, "version": "v1.36.5"}})
     crs = obj("ClusterResourceSet", "cni")
     manifests = obj("ConfigMap", "cni-manifests", owners=[crs])
     binding = obj("ClusterResourceSetBinding", "c1", owners=[crs], spec={"clusterName": "c1"})
@@ -143,13 +159,15 @@ def test_cluster_resource_sets_and_classes() -> None:
 def test_a_class_shared_with_other_namespaces_stays_in_the_source() -> None:
     cc = obj("ClusterClass", "shared", ns="classes")
     template = obj("DockerMachineTemplate", "shared-worker", ns="classes", owners=[cc])
-    cluster = obj("Cluster", "c1", spec={"topology": {"class": "shared", "classNamespace": "classes"}})
+    cluster = obj("Cluster", "c1", spec={"topology": {"classRef": {"name": "shared", "namespace": "classes"},
+                                                      "version": "v1.36.5"}})
     g = graph(cc, template, cluster, namespace="ns")
     keep = {f"{n.kind}/{n.name}" for n in g.plan().nodes if not n.deletes}
     assert keep == {"ClusterClass/shared", "DockerMachineTemplate/shared-worker"}
 
     local = obj("ClusterClass", "local")
-    outside = obj("Cluster", "x", ns="elsewhere", spec={"topology": {"class": "local", "classNamespace": "ns"}})
+    outside = obj("Cluster", "x", ns="elsewhere", spec={"topology": {"classRef": {"name": "local", "namespace": "ns"},
+                                                                     "version": "v1.36.5"}})
     g = graph(local, namespace="ns", other_clusters=[outside])
     assert not g.plan().nodes[0].deletes
 
@@ -162,6 +180,108 @@ def test_global_identities_are_created_but_never_deleted() -> None:
     assert set(nodes) == {"id", "id-credentials"}
     assert nodes["id"].is_global and nodes["id-credentials"].is_global_hierarchy
     assert not nodes["id"].deletes and not nodes["id-credentials"].deletes
+
+
+def test_v1beta2_class_references() -> None:
+    """Clusters name their class in `spec.topology.classRef` (namespace defaulting to the Cluster's); a
+    ClusterClass names its templates in `templateRef`s ({apiVersion, kind, name}, in its own namespace)."""
+    assert class_key(obj("Cluster", "c1", spec={"topology": {"classRef": {"name": "qs"}, "version": "v1"}})) == \
+        ("ns", "qs")
+    assert class_key(obj("Cluster", "c1", spec={"topology": {"classRef": {"name": "qs", "namespace": "classes"},
+                                                             "version": "v1"}})) == ("classes", "qs")
+    assert class_key(obj("Cluster", "c1", spec={})) is None
+    assert class_key(obj("Cluster", "c1", spec={"topology": {"class": "qs"}})) is None  # v1beta1 fields: not read
+
+    def ref(kind: str, name: str) -> JSON:
+        return {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": kind, "name": name}
+
+    cc = obj("ClusterClass", "qs", spec={
+        "infrastructure": {"templateRef": ref("DockerClusterTemplate", "a")},
+        "controlPlane": {"templateRef": ref("KubeadmControlPlaneTemplate", "b"),
+                         "machineInfrastructure": {"templateRef": ref("DockerMachineTemplate", "c")}},
+        "workers": {"machineDeployments": [{"class": "w",
+                                            "bootstrap": {"templateRef": ref("KubeadmConfigTemplate", "d")},
+                                            "infrastructure": {"templateRef": ref("DockerMachineTemplate", "e")}}],
+                    "machinePools": [{"class": "p", "bootstrap": {"templateRef": ref("KubeadmConfigTemplate", "f")},
+                                      "infrastructure": {"templateRef": ref("DockerMachinePoolTemplate", "g")}}]}})
+    assert [r["name"] for r in template_refs(cc)] == ["a", "b", "c", "e", "d", "g", "f"]
+    v1beta1 = obj("ClusterClass", "old", spec={"infrastructure": {"ref": ref("DockerClusterTemplate", "a")}})
+    assert template_refs(v1beta1) == []
+
+
+def node_of(o: JSON) -> Any:
+    g = Graph(TYPES)
+    return g.add(o)
+
+
+def cluster_with(status: JSON, *, control_plane_ref: bool = True, **meta: Any) -> JSON:
+    spec: JSON = {"controlPlaneRef": {"apiGroup": "controlplane.cluster.x-k8s.io", "kind": "KubeadmControlPlane",
+                                      "name": "cp"}} if control_plane_ref else {}
+    o = obj("Cluster", "c1", spec=spec, status=status)
+    o["metadata"].update(meta)
+    return o
+
+
+def condition(kind: str, value: str) -> JSON:
+    return {"type": kind, "status": value, "reason": "R", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+
+
+READY = {"initialization": {"infrastructureProvisioned": True, "controlPlaneInitialized": True},
+         "conditions": [condition("ControlPlaneInitialized", "True")]}
+
+
+def fields(o: JSON) -> list[str]:
+    return [p.field for p in preflight.unprovisioned([node_of(o)])]
+
+
+def test_provisioned_is_judged_by_the_v1beta2_status() -> None:
+    """As `clusterctl move` v1.14 judges it: status.initialization.infrastructureProvisioned, then the
+    ControlPlaneInitialized condition (metav1), then status.initialization.controlPlaneInitialized when the
+    Cluster has a control plane; Machines by status.nodeRef.name."""
+    assert fields(cluster_with(READY)) == []
+    assert fields(cluster_with({**READY, "initialization": {"controlPlaneInitialized": True}})) == \
+        ["status.initialization.infrastructureProvisioned"]
+    assert fields(cluster_with({**READY, "conditions": [condition("ControlPlaneInitialized", "False")]})) == \
+        ["status.conditions[ControlPlaneInitialized]"]
+    assert fields(cluster_with({**READY, "conditions": []})) == ["status.conditions[ControlPlaneInitialized]"]
+    not_initialized = {**READY, "initialization": {"infrastructureProvisioned": True,
+                                                   "controlPlaneInitialized": False}}
+    assert fields(cluster_with(not_initialized)) == ["status.initialization.controlPlaneInitialized"]
+    assert fields(cluster_with(not_initialized, control_plane_ref=False)) == []  # no control plane to wait for
+    # The v1beta1 fields (and conditions kept under status.deprecated.v1beta1) no longer count.
+    v1beta1 = {"infrastructureReady": True, "controlPlaneReady": True,
+               "deprecated": {"v1beta1": {"conditions": [condition("ControlPlaneInitialized", "True")]}}}
+    assert fields(cluster_with(v1beta1)) == ["status.initialization.infrastructureProvisioned"]
+    assert fields(cluster_with({**v1beta1, "initialization": {"infrastructureProvisioned": True}})) == \
+        ["status.conditions[ControlPlaneInitialized]"]
+    assert fields(obj("Machine", "m", status={"nodeRef": {"name": "n"}})) == []
+    assert fields(obj("Machine", "m", status={"nodeRef": {}})) == ["status.nodeRef"]
+    assert fields(obj("Machine", "m", status={})) == ["status.nodeRef"]
+
+
+def test_clusters_paused_by_someone_else_are_refused() -> None:
+    def problems(o: JSON) -> list[str]:
+        return [p.field for p in preflight.paused_by_others([node_of(o)])]
+
+    assert problems(cluster_with(READY)) == []
+    assert problems(obj("Cluster", "c1", spec={"paused": True})) == ["spec.paused"]
+    assert problems(cluster_with(READY, annotations={CAPI_PAUSED: ""})) == [f"metadata.annotations[{CAPI_PAUSED}]"]
+    assert problems(obj("ClusterClass", "cc", spec={})) == []
+    cc = obj("ClusterClass", "cc", spec={})
+    cc["metadata"]["annotations"] = {CAPI_PAUSED: ""}
+    assert problems(cc) == [f"metadata.annotations[{CAPI_PAUSED}]"]
+    cc["metadata"]["annotations"][PAUSED_BY_PIVOT] = ""  # paused by this move (a resumed run): fine
+    assert problems(cc) == []
+    ours = obj("Cluster", "c1", spec={"paused": True})
+    ours["metadata"]["annotations"] = {PAUSED_BY_PIVOT: ""}
+    assert problems(ours) == []
+
+
+def test_both_clusters_must_store_the_v1beta2_contract() -> None:
+    assert preflight.contract("v1beta2", "source s") == [] and preflight.contract(None, "target t") == []
+    [problem] = preflight.contract("v1beta1", "target t")
+    assert str(problem).startswith("target t: Cluster.cluster.x-k8s.io: stores Clusters in v1beta1, not in the "
+                                   "v1beta2 contract this pivot moves")
 
 
 def test_in_order_respects_dependencies_and_runs_the_rest_concurrently() -> None:

@@ -5,8 +5,10 @@ Phases of a move (each reported to an observer as `Step`s, which is also where t
 1. discover: the move types from the source's CRDs (the `clusterctl.cluster.x-k8s.io` labels), every object of
    those types, the ownership graph and the plan (`graph.py`, `discovery.py`); and which of those objects
    already have a copy in the target;
-2. preflight: the target serves every kind to move, the Clusters are provisioned and their Machines have
-   nodes, nothing is being deleted, no object to move collides with a target object that is not its copy;
+2. preflight: both clusters store Clusters at the v1beta2 contract, the target serves every kind to move, the
+   Clusters are provisioned and their Machines have nodes (judged by their v1beta2 status, as `clusterctl move`
+   of the pinned Cluster API judges it), no Cluster or ClusterClass is paused by someone else, nothing is being
+   deleted, no object to move collides with a target object that is not its copy;
 3. pause: Clusters (`spec.paused`) and ClusterClasses (`cluster.x-k8s.io/paused`) in the source, then wait,
    with a deadline, until no object carries `clusterctl.cluster.x-k8s.io/block-move`; then read everything
    again: that snapshot, taken with everything paused, is what is copied;

@@ -99,10 +99,10 @@ async def external_classes(client: Client, types: Mapping[GroupKind, MoveType], 
         cc.setdefault("kind", "ClusterClass")
         found.append(cc)
         for ref in template_refs(cc):
-            mtype = types.get((ref["apiVersion"].rpartition("/")[0], ref["kind"]))
-            if mtype is None:
+            mtype = types.get((str(ref.get("apiVersion") or "").rpartition("/")[0], str(ref.get("kind") or "")))
+            if mtype is None or not ref.get("name"):
                 continue
-            obj = await client.get(mtype.resource, ref["name"], ref.get("namespace") or cc_ns)
+            obj = await client.get(mtype.resource, ref["name"], cc_ns)
             obj.setdefault("apiVersion", mtype.api_version)
             obj.setdefault("kind", mtype.kind)
             found.append(obj)
@@ -110,15 +110,18 @@ async def external_classes(client: Client, types: Mapping[GroupKind, MoveType], 
 
 
 def template_refs(cc: JSON) -> list[JSON]:
-    """The object references of a (v1beta1) ClusterClass's templates."""
+    """The template references ({apiVersion, kind, name}, in the ClusterClass's namespace) of a v1beta2
+    ClusterClass: `templateRef` of its infrastructure, control plane, control-plane machine infrastructure and of
+    each MachineDeployment and MachinePool class's bootstrap and infrastructure. A reference counts when any of
+    its fields is set (as Cluster API's `IsDefined`)."""
     spec = cc.get("spec") or {}
-    refs = [(spec.get("infrastructure") or {}).get("ref"), (spec.get("controlPlane") or {}).get("ref"),
-            ((spec.get("controlPlane") or {}).get("machineInfrastructure") or {}).get("ref")]
+    control_plane = spec.get("controlPlane") or {}
+    holders = [spec.get("infrastructure"), control_plane, control_plane.get("machineInfrastructure")]
     workers = spec.get("workers") or {}
     for cls in (workers.get("machineDeployments") or []) + (workers.get("machinePools") or []):
-        template = cls.get("template") or {}
-        refs += [(template.get("bootstrap") or {}).get("ref"), (template.get("infrastructure") or {}).get("ref")]
-    return [r for r in refs if r]
+        holders += [cls.get("infrastructure"), cls.get("bootstrap")]
+    refs = [(holder or {}).get("templateRef") or {} for holder in holders]
+    return [r for r in refs if r.get("apiVersion") or r.get("kind") or r.get("name")]
 
 
 def build_graph(types: Mapping[GroupKind, MoveType], snapshot: Snapshot, namespace: str | None) -> Graph:

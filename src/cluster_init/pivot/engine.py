@@ -11,7 +11,7 @@ from typing import Any
 from cluster_init.errors import Problem
 from cluster_init.kube import ApiError, Client, Resource
 from cluster_init.pivot import discovery, preflight, transfer
-from cluster_init.pivot.graph import JSON, Graph, GroupKind, MoveType, Node, Plan, describe
+from cluster_init.pivot.graph import JSON, Graph, GroupKind, MoveType, Node, Plan, describe, storage_version
 from cluster_init.pivot.names import BLOCK_MOVE, CAPI_GROUP, DELETE_FOR_MOVE, PAUSED_BY_PIVOT, SOURCE_UID
 from cluster_init.pivot.schedule import in_order, run_all
 from cluster_init.pivot.verify import differences
@@ -185,14 +185,33 @@ class Engine:
         return state, problems
 
     async def _problems(self, plan: Plan, state_problems: list[Problem]) -> list[Problem]:
-        problems: list[Problem] = []
+        problems = await self._contract()
         if self.target is not None:
             problems += await self._unserved(plan)
         pending = [n for n in plan.nodes if DELETE_FOR_MOVE not in n.annotations]
         if self.source is not None:
             problems += preflight.unprovisioned(pending)
+            problems += preflight.paused_by_others(pending)
         problems += preflight.being_deleted(plan.nodes)
         return problems + state_problems
+
+    async def _contract(self) -> list[Problem]:
+        """Both clusters must store Clusters at the contract the move reads (the source's from its move types,
+        the target's from its Cluster CRD)."""
+        problems: list[Problem] = []
+        if self.source is not None and (cluster := self.types.get((CAPI_GROUP, "Cluster"))) is not None:
+            problems += preflight.contract(cluster.version, f"source {self.source.server}")
+        if self.target is not None:
+            try:
+                crd = await self.target.get(discovery.CRD, f"clusters.{CAPI_GROUP}")
+            except ApiError as e:
+                if not e.not_found:
+                    raise
+            else:
+                stored = storage_version(crd)
+                problems += preflight.contract(stored["name"] if stored else "no version",
+                                               f"target {self.target.server}")
+        return problems
 
     async def _unserved(self, plan: Plan) -> list[Problem]:
         """Every kind to move must be served by the target at its version; for those that are not, the target's

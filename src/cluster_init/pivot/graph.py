@@ -7,8 +7,9 @@ Semantics (the Cluster API move contract):
   force-moved with everything it owns. Cluster, ClusterClass and ClusterResourceSet are always
   move-hierarchy roots. The same two labels on an object force-move that object.
 - Links: owner references (hard), plus soft ownership: a Secret without owner references named
-  `<cluster>-<purpose>` belongs to that Cluster; a Cluster using a ClusterClass belongs to it; a
-  ClusterResourceSetBinding belongs to the Cluster named in `spec.clusterName`.
+  `<cluster>-<purpose>` belongs to that Cluster (the name is matched against each purpose suffix in turn, so
+  `<cluster>-apiserver-etcd-client` counts); a Cluster using a ClusterClass (v1beta2 `spec.topology.classRef`)
+  belongs to it; a ClusterResourceSetBinding belongs to the Cluster named in `spec.clusterName`.
 - Tenants: an object moves when it is reachable from a move-hierarchy root through those links, or is
   force-moved. Cluster-scoped objects (and everything under a cluster-scoped root) are global: they are
   created in the target when missing and are never deleted from the source.
@@ -228,8 +229,8 @@ class Graph:
         for secret in self.of_kind("", "Secret"):
             if secret.owners:
                 continue
-            cluster_name, _, purpose = secret.name.rpartition("-")
-            if purpose in SECRET_PURPOSES and (secret.namespace, cluster_name) in clusters:
+            cluster_name = secret_cluster_name(secret.name)
+            if cluster_name is not None and (secret.namespace, cluster_name) in clusters:
                 self._soft_own(clusters[(secret.namespace, cluster_name)], secret)
         classes = {(n.namespace, n.name): n for n in self.of_kind(CAPI_GROUP, "ClusterClass")}
         for cluster in clusters.values():
@@ -291,9 +292,20 @@ class Graph:
         return Plan(levels, sorted(remaining.values(), key=Node.sort_key))
 
 
+def secret_cluster_name(name: str) -> str | None:
+    """The cluster a Secret named `<cluster>-<purpose>` belongs to: the first purpose (in `SECRET_PURPOSES` order)
+    the name ends with decides; None when it ends with none of them."""
+    for purpose in SECRET_PURPOSES:
+        if name.endswith(f"-{purpose}"):
+            return name[: -len(purpose) - 1]
+    return None
+
+
 def class_key(cluster: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(namespace, name) of the ClusterClass a Cluster uses, if any."""
+    """(namespace, name) of the ClusterClass a (v1beta2) Cluster uses, if any: `spec.topology.classRef`, its
+    namespace defaulting to the Cluster's."""
     topology = (cluster.get("spec") or {}).get("topology") or {}
-    if not topology.get("class"):
+    ref = topology.get("classRef") or {}
+    if not topology or not ref.get("name"):
         return None
-    return (topology.get("classNamespace") or cluster["metadata"].get("namespace", ""), topology["class"])
+    return (ref.get("namespace") or cluster["metadata"].get("namespace", ""), str(ref["name"]))

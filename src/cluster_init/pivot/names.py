@@ -17,9 +17,13 @@ SOURCE_UID = "cluster-init/pivot-source-uid"  # on every object the move created
 PAUSED_BY_PIVOT = "cluster-init/pivot-paused"  # on Clusters/ClusterClasses paused by the move, until unpaused
 
 CAPI_GROUP = "cluster.x-k8s.io"
+# The Cluster API contract the move reads objects in (the storage version of the Cluster type, as `clusterctl move`
+# of the pinned Cluster API requires of both management clusters).
+CONTRACT = "v1beta2"
 ADDONS_GROUP = "addons.cluster.x-k8s.io"
 CLUSTERCTL_GROUP = "clusterctl.cluster.x-k8s.io"
 CRD_API = "apiextensions.k8s.io/v1"
 
-# Suffixes of the Secrets Cluster API names after their cluster (`<cluster>-<purpose>`): soft-owned by it.
-SECRET_PURPOSES = frozenset({"kubeconfig", "ca", "etcd", "sa", "proxy", "apiserver-etcd-client"})
+# Suffixes of the Secrets Cluster API names after their cluster (`<cluster>-<purpose>`): soft-owned by it. In this
+# order: a name is matched against each suffix in turn (a purpose may contain '-': `apiserver-etcd-client`).
+SECRET_PURPOSES = ("kubeconfig", "ca", "etcd", "sa", "proxy", "apiserver-etcd-client")
