@@ -29,7 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--keep", action="store_true", help="keep the state dir (logs, etcd data)")
     sub.add_parser("build", help="build the missing twin binaries into the cache; print their directory")
     sub.add_parser("gomod", help="regenerate testenv/go/go.mod and go.sum from versions.yaml (twin:)")
+    stack = sub.add_parser("stack", help="the offline stack (T2): dockerd, the kind node image, kind clusters")
+    stack.add_argument("action", choices=("build", "up", "down"),
+                       help="build: install and start what is missing, build the node image; "
+                            "up: a kind cluster on it (prints KUBECONFIG=...); down: delete that cluster")
+    stack.add_argument("--name", default="cluster-init-stack", help="kind cluster name (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.command == "stack":
+        return _stack(args.action, args.name)
 
     try:
         if args.command == "up":
@@ -44,6 +51,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             build.write_gomod()
     except (StartupError, build.BuildError, kube.ApiError, TimeoutError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stack(action: str, name: str) -> int:
+    from testenv.stack import cluster, host, node
+
+    try:
+        host.ensure_host()
+        if action == "build":
+            print(node.node_image())
+        elif action == "up":
+            print(f"KUBECONFIG={cluster.up(name)}")
+        else:
+            cluster.down(name)
+    except (build.BuildError, host.HostError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,127 @@
+"""kind clusters on the offline node image: created (or reused), ready, and deleted.
+
+The kind config is what these machines need and nothing more: the Docker socket mounted (CAPD),
+kubelet allowed on cgroup v1 (`failCgroupV1: false`, Kubernetes >= 1.35), and the node image built by
+`node.node_image()`. Readiness is polled against a deadline; nothing waits on a timer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from testenv.build import BuildError, ensure_binaries
+from testenv.stack import node
+from testenv.stack.host import stack_dir
+from testenv.stack.progress import step
+
+KIND_CONFIG = """\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+  - role: control-plane
+    extraMounts:
+      - hostPath: /var/run/docker.sock
+        containerPath: /var/run/docker.sock
+kubeadmConfigPatches:
+  - |
+    kind: KubeletConfiguration
+    failCgroupV1: false
+"""
+
+
+def kind(*args: str, timeout: float = 600) -> str:
+    proc = subprocess.run([str(node.kind_binary()), *args], capture_output=True, text=True, check=False,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise BuildError(f"kind {' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def kubeconfig_path(name: str) -> Path:
+    return stack_dir() / "clusters" / name / "kubeconfig"
+
+
+def exists(name: str) -> bool:
+    return name in kind("get", "clusters").split()
+
+
+def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> str:
+    binary = ensure_binaries(names=("kubectl",)) / "kubectl"
+    proc = subprocess.run([str(binary), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
+                          check=False, timeout=timeout)
+    if proc.returncode != 0:
+        raise BuildError(f"kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()[-1000:]}")
+    return proc.stdout
+
+
+def up(name: str, timeout: float = 300) -> Path:
+    """A kind cluster named `name` on the offline node image, its nodes Ready and kube-system pods running."""
+    image = node.node_image()
+    config = kubeconfig_path(name)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    if not exists(name):
+        (config.parent / "kind.yaml").write_text(KIND_CONFIG)
+        with step(f"kind create cluster {name}"):
+            kind("create", "cluster", "--name", name, "--image", image, "--config", str(config.parent / "kind.yaml"),
+                 "--kubeconfig", str(config), "--wait", "0s")
+    if not config.is_file():
+        config.write_text(kind("get", "kubeconfig", "--name", name))
+    os.chmod(config, 0o600)
+    with step(f"cluster {name} ready"):
+        wait_ready(config, timeout)
+    return config
+
+
+def not_ready(kubeconfig: Path) -> list[str]:
+    """What is not ready yet: nodes not Ready, kube-system pods not Running with all containers ready."""
+    pending = []
+    for item in json.loads(kubectl(kubeconfig, "get", "nodes", "-o", "json"))["items"]:
+        conditions = {c["type"]: c["status"] for c in item["status"].get("conditions") or []}
+        if conditions.get("Ready") != "True":
+            pending.append(f"node {item['metadata']['name']}")
+    pods = json.loads(kubectl(kubeconfig, "get", "pods", "-n", "kube-system", "-o", "json"))["items"]
+    if not pods:
+        pending.append("no kube-system pods yet")
+    for pod in pods:
+        statuses = pod["status"].get("containerStatuses") or []
+        if pod["status"].get("phase") != "Running" or not statuses or not all(s.get("ready") for s in statuses):
+            reasons = [s["state"]["waiting"].get("reason", "") for s in statuses if "waiting" in s.get("state", {})]
+            pending.append(f"pod {pod['metadata']['name']} {pod['status'].get('phase')} {' '.join(reasons)}".strip())
+    return pending
+
+
+def wait_ready(kubeconfig: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = ["not asked yet"]
+    while time.monotonic() < deadline:
+        try:
+            pending = not_ready(kubeconfig)
+        except BuildError as e:  # the API server may still be starting
+            pending = [str(e)]
+        if not pending:
+            return
+        time.sleep(1)
+    raise BuildError(f"not ready after {timeout:.0f}s: {'; '.join(pending)}")
+
+
+PULL_MARKS = ("PullImage", "fetch failed", "failed to pull")  # what containerd logs when it reaches for a registry
+
+
+def pulled_images(name: str) -> list[str]:
+    """Images containerd on the nodes pulled from a registry (the offline stack must never need one)."""
+    pulls = []
+    for node_name in kind("get", "nodes", "--name", name).split():
+        log = subprocess.run(["docker", "exec", node_name, "journalctl", "-u", "containerd", "--no-pager"],
+                             capture_output=True, text=True, check=False).stdout
+        pulls += [line for line in log.splitlines() if any(s in line for s in PULL_MARKS)]
+    return pulls
+
+
+def down(name: str) -> None:
+    if exists(name):
+        with step(f"kind delete cluster {name}"):
+            kind("delete", "cluster", "--name", name)

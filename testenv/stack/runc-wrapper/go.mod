@@ -1,0 +1,3 @@
+module cluster-init.local/testenv/runc-wrapper
+
+go 1.26.0
