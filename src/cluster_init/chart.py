@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-import yaml
 
 from cluster_init import tools, yamlfile
 from cluster_init.environment import Environment
 from cluster_init.errors import InputError, Problem, RuntimeFailure
 from cluster_init.paths import chart_dir, display
 from cluster_init.speculation import helm_args
-from cluster_init.values import scrub, secret_strings, user_values
+from cluster_init.values import user_values
 
 DEFAULT_NAMESPACE = "cluster-init"
 
 
 def template(env: Environment, context: str, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
-    """The chart's objects. User values go in on stdin, so secrets never touch the disk."""
-    result = tools.run("helm", [*helm_args(context, namespace), "-f", "-"], stdin=yaml.safe_dump(user_values(env)))
+    """The chart's objects. User values go in on stdin, so secrets never touch the disk.
+
+    They go as JSON, which every YAML reader reads alike: a string stays a string however it looks.
+    """
+    result = tools.run("helm", [*helm_args(context, namespace), "-f", "-"], stdin=json.dumps(user_values(env)))
     if result.returncode != 0:
         _fail(env, context, result.stderr)
-    return yamlfile.parse_all(result.stdout)
+    return yamlfile.objects("helm", result.stdout)
 
 
 def _fail(env: Environment, context: str, stderr: str) -> None:
@@ -29,7 +31,7 @@ def _fail(env: Environment, context: str, stderr: str) -> None:
     from cluster_init.validation import validate  # deferred: only failures pay for jsonschema
 
     validate(env, context)  # raises InputError when the values are at fault
-    message = scrub(stderr.strip(), secret_strings(env))
+    message = stderr.strip()  # printed through the output scrubber, like everything else
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     detail = next((line.split("fail: ", 1)[1] for line in lines if "fail: " in line), " ".join(lines[-3:]))
     if "execution error" in message or "values don't meet" in message:

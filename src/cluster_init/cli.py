@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Bootstrap a self-managed Cluster API management cluster with Flux. These commands "
                     "check an environment folder (values.yaml + secrets.yaml) before any cluster is touched.",
         epilog=EPILOG, formatter_class=_formatter())
+    _debug_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, example: str) -> argparse.ArgumentParser:
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                            formatter_class=_formatter())
         p.add_argument("env_dir", metavar="ENV_DIR", type=Path,
                        help="environment folder, e.g. environment-values/kubeadm-capd")
+        _debug_flag(p)
         return p
 
     validate = command("validate", "Check values and secrets against the chart's schema and cross-field rules.",
@@ -69,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     for p in (validate, plan, render):
         p.add_argument("--context", choices=["bootstrap", "management"], default="bootstrap",
                        help="where the chart runs: the bootstrap cluster (default) or the management cluster")
-        p.add_argument("-n", "--namespace", default="cluster-init",
+        p.add_argument("-n", "--namespace", default="cluster-init", type=_namespace,
                        help="namespace of the chart's release and its units (default: cluster-init)")
     _pivot_parser(sub)
     return parser
@@ -90,27 +92,85 @@ def _pivot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                "  cluster-init pivot --from-directory backup/ --to-kubeconfig new-mgmt.kubeconfig\n\n"
                "exit codes: 0 done, 1 runtime failure (run again to resume), 2 bad input or a precondition refused\n"
                "(one line per problem: the object, why, what to do). Progress goes to stderr, the report to stdout.")
+    _debug_flag(p)
     p.add_argument("--from-kubeconfig", type=Path, metavar="FILE",
                    help="kubeconfig of the source cluster (default: $KUBECONFIG, then ~/.kube/config)")
     p.add_argument("--from-context", metavar="NAME", help="context of the source kubeconfig (default: current)")
     p.add_argument("--to-kubeconfig", type=Path, metavar="FILE", help="kubeconfig of the target cluster")
     p.add_argument("--to-context", metavar="NAME", help="context of the target kubeconfig (default: current)")
-    p.add_argument("-n", "--namespace", help="move only this namespace (default: all namespaces)")
+    p.add_argument("-n", "--namespace", type=_namespace, help="move only this namespace (default: all namespaces)")
     p.add_argument("--dry-run", action="store_true", help="print what would move and change nothing")
     p.add_argument("--to-directory", type=Path, metavar="DIR",
                    help="back up the objects to YAML files in DIR instead of moving them (the source is unchanged)")
     p.add_argument("--from-directory", type=Path, metavar="DIR",
                    help="restore the objects of a backup in DIR to the target cluster")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text", help="report format (default: text)")
-    p.add_argument("--block-move-timeout", type=float, default=300.0, metavar="SECONDS",
+    p.add_argument("--block-move-timeout", type=_seconds, default=300.0, metavar="SECONDS",
                    help="how long to wait for clusterctl.cluster.x-k8s.io/block-move annotations to go (default: 300)")
     p.add_argument("--copy-status", action="store_true",
                    help="also copy each object's status (one more request per object); by default, as with clusterctl, "
                         "the controllers rebuild statuses once the target unpauses")
-    p.add_argument("--max-in-flight", type=int, default=32, metavar="N",
+    p.add_argument("--max-in-flight", type=_count, default=32, metavar="N",
                    help="requests in flight per cluster (default: 32)")
-    p.add_argument("--retry-timeout", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--retry-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="how long one request retries transient errors before the run fails (default: 60)")
+
+
+def _debug_flag(parser: argparse.ArgumentParser) -> None:
+    """--debug is read from argv by the top-level handler (it must work even when parsing fails)."""
+    import argparse
+
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on an unexpected error, print the full trace")
+
+
+DNS_LABEL_MAX = 63
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_IN_FLIGHT = 1024
+
+
+def _namespace(text: str) -> str:
+    """A Kubernetes namespace: a DNS-1123 label, so nothing else can reach the generated YAML."""
+    import argparse
+    import re
+
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", text) or len(text) > DNS_LABEL_MAX:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a namespace name; use a DNS-1123 label: "
+                                         f"lowercase letters, digits and '-', at most {DNS_LABEL_MAX} characters")
+    return text
+
+
+def _seconds(text: str) -> float:
+    """A duration in seconds: finite, not negative, at most a week (larger ones overflow timers)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_SECONDS:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds between 0 and {MAX_SECONDS:.0f}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A count of requests in flight: at least 1 (0 would wait forever)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_IN_FLIGHT:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number between 1 and {MAX_IN_FLIGHT}")
+    return value
+
+
+def _shown(text: str) -> str:
+    from cluster_init.output import escape
+
+    return f"`{escape(text[:80])}`"
 
 
 OFFLINE_COMMANDS = ("validate", "plan", "render")
@@ -135,33 +195,63 @@ def entry() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cluster_init import speculation
+    """Run one command; whatever happens, the user gets exit 0, 1 or 2 and at most one line per problem."""
+    from cluster_init import output
 
     argv = sys.argv[1:] if argv is None else argv
+    with output.scrubbed_streams():
+        try:
+            return _dispatch(argv)
+        except BaseException as e:  # the one place that turns any failure into an exit code
+            return _exit_code(e, debug="--debug" in argv)
+
+
+def _dispatch(argv: list[str]) -> int:
+    from cluster_init import speculation
+
+    if argv[:1] and argv[0] in OFFLINE_COMMANDS:
+        from cluster_init.paths import check_bundle_root
+
+        check_bundle_root()
     target = speculation.guess(argv)
     early = speculation.Speculation(target) if target else None  # helm starts before argparse loads
     try:
-        args = _parser().parse_args(argv)
-        return _main(args, early)
+        return _run(_parser().parse_args(argv), early)
     finally:
         if early is not None:
             early.cancel()
 
 
-def _main(args: argparse.Namespace, early: Speculation | None) -> int:
+def _exit_code(error: BaseException, debug: bool) -> int:
+    """Bad input: one line per problem, 2. Runtime failure: one line, 1. Anything unexpected: one line
+    naming the file that holds the full trace (printed too with --debug), 1."""
+    if isinstance(error, SystemExit):  # argparse: --help (0) or a usage error it has explained (2)
+        return error.code if isinstance(error.code, int) else 2
+    if isinstance(error, BrokenPipeError):  # the reader went away (`| head`): not an error
+        return 0
+    from cluster_init import output
     from cluster_init.errors import InputError, RuntimeFailure
 
-    try:
-        return _run(args, early)
-    except InputError as e:
-        for problem in e.problems:
-            print(f"error: {problem}", file=sys.stderr)
+    if isinstance(error, InputError):
+        for problem in error.problems:
+            output.problem("error", str(problem))
         return 2
-    except RuntimeFailure as e:
-        print(f"error: {e}", file=sys.stderr)
+    if isinstance(error, RuntimeFailure):
+        output.problem("error", str(error))
         return 1
-    except BrokenPipeError:
-        return 0
+    if isinstance(error, KeyboardInterrupt):
+        output.problem("error", "interrupted")
+        return 130
+    if debug:
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    where = output.crash_report(error)
+    summary = f"{type(error).__name__}: {str(error)[:200]}"
+    hint = "" if debug else " (run again with --debug to see it)"
+    output.problem("error", f"unexpected internal error ({summary}); the full trace is in {where}{hint}; "
+                            "please report it")
+    return 1
 
 
 def _run(args: argparse.Namespace, early: Speculation | None) -> int:
@@ -177,13 +267,13 @@ def _run(args: argparse.Namespace, early: Speculation | None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from cluster_init import environment
+    from cluster_init import environment, output
     from cluster_init.validation import validate
 
     env = environment.load(args.env_dir)
     for warning in validate(env, args.context):
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"{env.directory}: valid for the {args.context} context")
+        output.problem("warning", warning)
+    print(f"{output.escape(str(env.directory))}: valid for the {args.context} context")
     return 0
 
 
@@ -198,16 +288,17 @@ def _plan(args: argparse.Namespace, early: Speculation | None) -> int:
     try:
         from cluster_init import chart, environment, plan
         from cluster_init.errors import InputError
-        from cluster_init.validation import placement_problems, semantic_problems
+        from cluster_init.validation import placement_problems, semantic_problems, validate
         from cluster_init.values import merged
 
         env = environment.load(args.env_dir, speculation.build)
         if problems := placement_problems(env):
             raise InputError(problems)
-        try:  # while helm still runs; values that break the schema are helm's to report, below
+        try:  # while helm still runs
             problems = semantic_problems(env, merged(env, args.context))
-        except (KeyError, TypeError, ValueError):
-            problems = []
+        except Exception:  # these checks expect schema-valid values: say what the schema says instead
+            validate(env, args.context)
+            raise
         rendered = speculation.output([env.values.text, env.secrets.text])
         # helm enforces the schema itself; on failure template() explains with our validator
         objects = plan.unit_documents(rendered) if rendered else chart.template(env, args.context, args.namespace)
@@ -215,7 +306,7 @@ def _plan(args: argparse.Namespace, early: Speculation | None) -> int:
             raise InputError(problems)
     finally:
         speculation.cancel()
-    order = plan.apply_order(plan.units(objects))
+    order = plan.apply_order(plan.units(objects, env.values.where))
     formats = {"json": plan.as_json, "yaml": plan.as_yaml, "dot": plan.as_dot}
     if args.output in formats:
         sys.stdout.write(formats[args.output](args.context, order) + ("\n" if args.output == "json" else ""))

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cluster_init import tools, yamlfile
-from cluster_init.errors import InputError, Problem
+from cluster_init import output, tools, yamlfile
+from cluster_init.errors import InputError, Problem, RuntimeFailure
 from cluster_init.paths import display
 
 VALUES_CONFIGMAP, VALUES_KEY = "cluster-init-values", "values"
@@ -47,14 +47,23 @@ def load(directory: Path, build: Callable[[], subprocess.CompletedProcess[str]] 
     generated = _generated_files(directory, kustomization)
     built = build() if build else tools.run("kustomize", ["build", str(directory)])
     if built.returncode != 0:
-        reason = (built.stderr.strip().splitlines() or ["kustomize build failed"])[-1]
-        raise InputError([Problem(display(kustomization), "", f"kustomize build failed: {reason}",
-                                  "fix the kustomization (try `kustomize build` on the folder)")])
-    objects = yamlfile.parse_all(built.stdout)
-    values = _source(objects, "ConfigMap", VALUES_CONFIGMAP, VALUES_KEY, generated, kustomization)
+        raise _build_failure(kustomization, built)
+    objects = yamlfile.objects("kustomize", built.stdout)
     secrets = _source(objects, "Secret", SECRETS_SECRET, SECRETS_KEY, generated, kustomization)
+    values = _source(objects, "ConfigMap", VALUES_CONFIGMAP, VALUES_KEY, generated, kustomization)
     kept = [o for o in objects if _name(o) in {VALUES_CONFIGMAP, SECRETS_SECRET}]
     return Environment(directory, values, secrets, kept)
+
+
+def _build_failure(kustomization: Path, built: subprocess.CompletedProcess[str]) -> Exception:
+    """kustomize explains a bad kustomization with `Error: ...` (the user's to fix); anything else is the tool's."""
+    lines = [line.strip() for line in built.stderr.splitlines() if line.strip()]
+    explained = [line for line in lines if line.startswith("Error:")]
+    if built.returncode > 0 and explained:
+        return InputError([Problem(display(kustomization), "", f"kustomize build failed: {explained[-1]}",
+                                   "fix the kustomization (try `kustomize build` on the folder)")])
+    said = f": {lines[-1][:200]}" if lines else " without saying why"
+    return RuntimeFailure(f"kustomize build of {display(kustomization.parent)} failed (exit {built.returncode}){said}")
 
 
 def _kustomization_file(directory: Path) -> Path:
@@ -68,29 +77,76 @@ def _kustomization_file(directory: Path) -> Path:
                               "copy one of environment-values/* as a starting point")])
 
 
-def _generated_files(directory: Path, kustomization: Path) -> dict[tuple[str, str], Path]:
-    """(generator name, key) -> the local file feeding it; a missing file is an input error."""
-    text = kustomization.read_text(encoding="utf-8")
+def read_text(path: Path) -> str:
+    """A user's file as text: at most yamlfile.MAX_BYTES, UTF-8, readable; else one clear problem."""
     try:
-        spec = yamlfile.parse(text) or {}
+        with path.open("rb") as f:
+            raw = f.read(yamlfile.MAX_BYTES + 1)
+    except OSError as e:
+        raise InputError([Problem(display(path), "", f"cannot be read: {e.strerror or e}",
+                                  "fix the file or the link to it")]) from None
+    if len(raw) > yamlfile.MAX_BYTES:
+        raise InputError([Problem(display(path), "", f"is larger than {yamlfile.MAX_BYTES >> 10} KiB",
+                                  "split it, or remove what is not needed")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError([Problem(display(path), "", f"is not valid UTF-8 text (byte {e.start})",
+                                  "save it as UTF-8")]) from None
+
+
+def parse_user(text: str, where: str) -> Any:
+    """A user's YAML text, read as Helm will read it; every problem as one line naming file, line and field."""
+    try:
+        return yamlfile.load(text)
     except yamlfile.YamlSyntaxError as e:
-        where = f"{display(kustomization)}:{e.line}" if e.line else display(kustomization)
-        raise InputError([Problem(where, "", f"YAML syntax error: {e.reason}", "fix the YAML")]) from None
+        raise InputError([Problem(f"{where}:{i.line}" if i.line else where, _dotted(i.path), i.what, i.fix)
+                          for i in e.issues]) from None
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _generated_files(directory: Path, kustomization: Path) -> dict[tuple[str, str], Path]:
+    """(generator name, key) -> the local file feeding it; a missing file is an input error.
+
+    Only well-formed entries are looked at: kustomize itself explains a malformed kustomization.
+    """
+    text = read_text(kustomization)
+    try:
+        spec = yamlfile.parse(text)
+    except yamlfile.YamlSyntaxError as e:
+        raise InputError([Problem(f"{display(kustomization)}:{i.line}" if i.line else display(kustomization),
+                                  _dotted(i.path), i.what, i.fix) for i in e.issues]) from None
     found: dict[tuple[str, str], Path] = {}
     problems: list[Problem] = []
-    for section in ("configMapGenerator", "secretGenerator"):
-        for index, generator in enumerate(spec.get(section) or []):
-            for entry in generator.get("files") or []:
-                key, _, rel = str(entry).rpartition("=")
-                path = directory / rel
-                key = key or Path(rel).name
-                if not path.is_file():
-                    where = f"{display(kustomization)}:{yamlfile.line_of(text, (section, index))}"
-                    problems.append(Problem(display(path), "", f"file not found (listed by {where})",
-                                            f"create it, e.g. with `{key}: {{}}`, or fix the path"))
-                found[(str(generator.get("name")), key)] = path
+    for section, index, generator, rel, key in _generator_files(spec):
+        path = directory / rel
+        if not path.is_file():
+            where = f"{display(kustomization)}:{yamlfile.line_of(text, (section, index))}"
+            problems.append(Problem(display(path), "", f"file not found (listed by {where})",
+                                    f"create it, e.g. with `{key}: {{}}`, or fix the path"))
+        else:
+            read_text(path)  # too large, not UTF-8, unreadable: said here, not as a puzzle after kustomize
+        found[(generator, key)] = path
     if problems:
         raise InputError(problems)
+    return found
+
+
+def _generator_files(spec: Any) -> list[tuple[str, int, str, str, str]]:
+    """(section, index, generator name, file, key) of every well-formed generator file entry."""
+    found = []
+    sections = spec if isinstance(spec, dict) else {}
+    for section in ("configMapGenerator", "secretGenerator"):
+        generators = sections.get(section)
+        for index, generator in enumerate(generators if isinstance(generators, list) else []):
+            entries = generator.get("files") if isinstance(generator, dict) else None
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, str) and entry:
+                    key, _, rel = entry.rpartition("=")
+                    found.append((section, index, str(generator.get("name")), rel, key or Path(rel).name))
     return found
 
 
@@ -112,11 +168,19 @@ def _source(objects: list[dict[str, Any]], kind: str, name: str, key: str,
             text = base64.b64decode(text).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise InputError([Problem(where, "", "is not valid UTF-8 text", "save it as UTF-8 YAML")]) from None
-    try:
-        data = yamlfile.parse(text) or {}
-    except yamlfile.YamlSyntaxError as e:
-        at = f"{where}:{e.line}" if e.line else where
-        raise InputError([Problem(at, "", f"YAML syntax error: {e.reason}", "fix the YAML")]) from None
+    data = parse_user(text, where)
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise InputError([Problem(where, "", "must be a YAML mapping of values", "write `key: value` pairs")])
+    if kind == "Secret":
+        output.protect(_strings(data))
     return Source(where, text, data)
+
+
+def _strings(node: Any) -> list[str]:
+    """Every scalar under `node`, as text."""
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [] if node is None or isinstance(node, bool) else [str(node)]

@@ -28,6 +28,16 @@ def bundle_root() -> str:
     return os.getcwd()
 
 
+def check_bundle_root() -> None:
+    """Refuse a CLUSTER_INIT_HOME that holds no bundle, before anything reads from it."""
+    home = os.environ.get("CLUSTER_INIT_HOME")
+    if home and not os.path.isfile(os.path.join(home, "charts", "telco-cloud-init", "Chart.yaml")):
+        from cluster_init.errors import InputError, Problem
+
+        raise InputError([Problem("CLUSTER_INIT_HOME", "", "has no charts/telco-cloud-init/Chart.yaml",
+                                  "unset it, or point it at a cluster-init checkout")])
+
+
 def chart_dir() -> str:
     return os.path.join(bundle_root(), "charts", "telco-cloud-init")
 
@@ -48,5 +58,5 @@ def display(path: Path | str) -> str:
 
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # outside it, or a symlink loop
         return str(path)

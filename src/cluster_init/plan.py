@@ -6,9 +6,7 @@ import heapq
 import json
 from typing import Any, NamedTuple
 
-import yaml
-
-from cluster_init.errors import InputError, Problem
+from cluster_init.errors import InputError, Problem, RuntimeFailure
 
 FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
 TARGET_ANNOTATION = "cluster-init/target"
@@ -22,25 +20,61 @@ class Unit(NamedTuple):
     target: str
 
 
+# Every rendering of the chart has this document; output without it is not the chart's.
+SIGNATURE = "# Source: telco-cloud-init/templates/vars.yaml"
+
+
 def unit_documents(stream: str) -> list[dict[str, Any]]:
     """Parse only the documents that can be unit Kustomizations: the rest of the chart is not needed."""
     from cluster_init import yamlfile
 
-    return yamlfile.parse_all("\n---\n".join(d for d in stream.split("\n---") if UNIT_LABEL in d))
+    if SIGNATURE not in stream:
+        raise RuntimeFailure("helm printed something other than the rendered chart; check the tool")
+    return yamlfile.objects("helm", "\n---\n".join(d for d in stream.split("\n---") if UNIT_LABEL in d))
 
 
-def units(objects: list[dict[str, Any]]) -> list[Unit]:
-    """The chart's unit Kustomizations (labelled), in no particular order."""
-    found = []
+def units(objects: list[dict[str, Any]], where: str) -> list[Unit]:
+    """The chart's unit Kustomizations (labelled), in no particular order; refuses paths that leave the
+    repository, which the chart can only tell once the user's templates (`tpl`) have been rendered."""
+    found, problems = [], []
     for obj in objects:
         meta = obj.get("metadata") or {}
         if (obj.get("apiVersion"), obj.get("kind")) != FLUX_KUSTOMIZATION or UNIT_LABEL not in (
                 meta.get("labels") or {}):
             continue
-        spec = obj["spec"]
+        unit = _unit(obj)
+        found.append(unit)
+        problems += [Problem(where, f"units.{unit.name}.{field}", f"`{shown}` leads outside the repository",
+                             "use a path inside it, starting with ./ and without ..")
+                     for field, shown in escaping_paths(unit.path, obj["spec"].get("components") or [])]
+    if problems:
+        raise InputError(problems)
+    return found
+
+
+def _unit(obj: dict[str, Any]) -> Unit:
+    """One unit from a rendered Kustomization; a malformed one is helm's fault, not the user's."""
+    try:
+        meta, spec = obj["metadata"], obj["spec"]
         target = (meta.get("annotations") or {}).get(TARGET_ANNOTATION, "bootstrap")
-        deps = [d["name"] for d in spec.get("dependsOn") or []]
-        found.append(Unit(meta["name"], deps, spec["path"], target))
+        deps = [str(d["name"]) for d in spec.get("dependsOn") or []]
+        unit = Unit(str(meta["name"]), deps, spec["path"], str(target))
+    except (KeyError, TypeError, AttributeError):
+        raise RuntimeFailure("helm printed a unit Kustomization without name or path; check the tool") from None
+    if not isinstance(unit.path, str):
+        raise RuntimeFailure(f"helm printed unit {unit.name} with a path that is not text; check the tool")
+    return unit
+
+
+def escaping_paths(path: str, components: list[Any]) -> list[tuple[str, str]]:
+    """(field, value) of the unit's path and components that resolve outside the repository root."""
+    import posixpath
+
+    def outside(p: str) -> bool:
+        return p.startswith("/") or posixpath.normpath(p).split("/")[0] == ".."
+
+    found = [("path", path)] if outside(path) else []
+    found += [("components", str(c)) for c in components if outside(posixpath.join(path, str(c)))]
     return found
 
 
@@ -80,7 +114,9 @@ def as_json(context: str, order: list[Unit]) -> str:
 
 
 def as_yaml(context: str, order: list[Unit]) -> str:
-    return yaml.safe_dump(as_data(context, order), sort_keys=False)
+    from cluster_init import yamlfile
+
+    return yamlfile.dump_one(as_data(context, order))
 
 
 def as_dot(context: str, order: list[Unit]) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 RELEASE = "telco-cloud-init"
 _VALUED_OPTIONS = {"--context", "-n", "--namespace", "-o", "--output"}
+_FLAGS = {"--debug"}
 
 
 class Target:
@@ -49,6 +50,8 @@ def guess(argv: list[str]) -> Target | None:
     words = iter(argv[1:])
     for word in words:
         name, eq, value = word.partition("=")
+        if word in _FLAGS:
+            continue
         if name in _VALUED_OPTIONS:
             options["--namespace" if name == "-n" else name] = value if eq else next(words, "")
         elif word.startswith("-"):
@@ -80,7 +83,7 @@ class _Child:
                    (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
         try:  # the child gets the signal defaults that Python changed for itself, as subprocess does
             self.pid: int | None = os.posix_spawn(argv[0], argv, tools.child_env(), file_actions=actions,
-                                                  setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+                                                  setsigdef=(signal.SIGPIPE, signal.SIGXFSZ), setpgroup=0)
         except OSError:
             self.pid = None
             self._close()
@@ -90,19 +93,27 @@ class _Child:
             os.close(err_w)
 
     def collect(self) -> subprocess.CompletedProcess[str]:
+        """Its output and exit code; a child still running after `tools.timeout()` is killed instead."""
         import subprocess
 
-        out, err = _drain(self.fds)
+        limit = tools.timeout()
+        try:
+            out, err = _drain(self.fds, limit)
+        except TimeoutError:
+            self.kill()
+            raise tools.timed_out(os.path.basename(self.argv[0]), limit) from None
         assert self.pid is not None
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
         return subprocess.CompletedProcess(self.argv, os.waitstatus_to_exitcode(status), out, err)
 
     def kill(self) -> None:
+        import contextlib
         import signal
 
         if self.pid is not None:
-            os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it leads its own group: what it started goes too
+                os.killpg(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self.pid = None
         self._close()
@@ -112,18 +123,23 @@ class _Child:
             os.close(self.fds.pop())
 
 
-def _drain(fds: list[int]) -> tuple[str, str]:
+def _drain(fds: list[int], limit: float) -> tuple[str, str]:
     """Read the pipes (stdout, stderr) to their ends at once, closing each (and taking it out of `fds`) at its
-    end: a tool blocked on a full stderr pipe would never finish its stdout."""
+    end: a tool blocked on a full stderr pipe would never finish its stdout. TimeoutError after `limit` s."""
     import select
+    import time
 
     order = list(fds)
     chunks: dict[int, list[bytes]] = {fd: [] for fd in order}
     poller = select.poll()
     for fd in order:
         poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + limit
     while fds:
-        for fd, _ in poller.poll():
+        ready = poller.poll(max(0, int((deadline - time.monotonic()) * 1000)))
+        if not ready:
+            raise TimeoutError
+        for fd, _ in ready:
             if chunk := os.read(fd, 1 << 16):
                 chunks[fd].append(chunk)
             else:

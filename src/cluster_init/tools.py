@@ -77,13 +77,61 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "GOGC": "off", "GOMEMLIMIT": "512MiB"}
 
 
+DEFAULT_TIMEOUT = 120.0
+MAX_TIMEOUT = 86400.0
+
+
+def timeout() -> float:
+    """Seconds one run of helm or kustomize may take before it is killed (CLUSTER_INIT_TOOL_TIMEOUT overrides).
+
+    helm renders this chart in well under a second; a tool that has not answered in two minutes never will.
+    """
+    text = os.environ.get("CLUSTER_INIT_TOOL_TIMEOUT", "")
+    try:
+        value = float(text) if text else DEFAULT_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_TIMEOUT:  # also refuses NaN
+        from cluster_init.errors import InputError, Problem
+
+        raise InputError([Problem("CLUSTER_INIT_TOOL_TIMEOUT", "", "is not a number of seconds",
+                                  f"set it between 0 and {MAX_TIMEOUT:.0f}, or unset it")])
+    return value
+
+
+def timed_out(name: str, seconds: float) -> Exception:
+    """The one line for a tool that never answered."""
+    from cluster_init.errors import RuntimeFailure
+
+    return RuntimeFailure(f"{name} did not finish within {seconds:g} s and was stopped; "
+                          "check the tool, or raise CLUSTER_INIT_TOOL_TIMEOUT")
+
+
 def run(name: str, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a tool and capture its output; the caller decides what a failure means."""
+    """Run a tool and capture its output, within `timeout()`; the caller decides what a failure means.
+
+    The tool runs in its own process group, so a timeout also stops whatever it started.
+    """
+    import signal
     import subprocess
 
-    return subprocess.run(
-        [require(name), *args], input=stdin, capture_output=True, text=True, check=False, env=child_env()
-    )
+    from cluster_init.errors import RuntimeFailure
+
+    argv, limit = [require(name), *args], timeout()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
+                                errors="replace", env=child_env(), process_group=0)
+    except OSError as e:
+        raise RuntimeFailure(f"cannot run {name} ({argv[0]}): {e.strerror or e}") from None
+    with proc:
+        try:
+            out, err = proc.communicate(stdin, timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise timed_out(name, limit) from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def install(name: str) -> Path:

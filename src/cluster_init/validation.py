@@ -15,6 +15,7 @@ from typing import Any
 from cluster_init.environment import Environment, Source
 from cluster_init.errors import InputError, Problem
 from cluster_init.paths import chart_dir
+from cluster_init.plan import escaping_paths
 from cluster_init.values import merged
 
 PLACEHOLDER_MARKS = ("CHANGE-ME", "00000000-0000-0000-0000-000000000000", "example.invalid")
@@ -55,10 +56,25 @@ def placement_problems(env: Environment) -> list[Problem]:
     return problems
 
 
-def schema_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
-    from jsonschema import Draft7Validator  # imported here: only validation pays for it
+def _go_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    """JSON Schema `pattern` as Helm checks it (Go regexp): `$` is the end of the text.
 
-    validator = Draft7Validator(schema())
+    Python's `$` also matches before a final newline, so `name: "x\\n"` would pass here, and then
+    fail in Helm, or worse, carry a newline into the generated YAML.
+    """
+    import re
+
+    from jsonschema import ValidationError
+
+    if isinstance(instance, str) and not re.search(re.sub(r"(?<!\\)\$", r"\\Z", pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def schema_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
+    from jsonschema import Draft7Validator, validators  # imported here: only validation pays for it
+
+    go_validator = validators.extend(Draft7Validator, {"pattern": _go_pattern})  # type: ignore[no-untyped-call]
+    validator = go_validator(schema())
     errors = sorted(validator.iter_errors(values), key=lambda e: [str(p) for p in e.absolute_path])
     seen: set[str] = set()
     problems = []
@@ -105,20 +121,165 @@ def _problem(env: Environment, error: Any) -> Problem:
 
 
 def semantic_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
+    """What the schema cannot say. Expects values that pass the schema."""
     cluster = values["cluster"]
-    problems = []
-    pods, services = ipaddress.ip_network(cluster["pod_cidr"], strict=False), ipaddress.ip_network(
-        cluster["service_cidr"], strict=False)
-    if pods.overlaps(services):
-        problems.append(Problem(_where(env, ("cluster", "service_cidr")), "cluster.service_cidr",
-                                f"{services} overlaps cluster.pod_cidr {pods}", "choose disjoint ranges"))
+    problems = _network_problems(env, cluster)
     rke2_version = (cluster.get("rke2") or {}).get("version")
     k8s = cluster.get("k8s_version")
     if rke2_version and k8s and not rke2_version.startswith(k8s + "+"):
         problems.append(Problem(_where(env, ("cluster", "rke2", "version")), "cluster.rke2.version",
                                 f"`{rke2_version}` is not a release of cluster.k8s_version {k8s}",
                                 f"use {k8s}+rke2rN or drop one of the two"))
-    return problems + _unit_problems(env, values)
+    return (problems + _unit_problems(env, values) + _duration_problems(env, values)
+            + _upstream_problems(env, values) + _template_problems(env))
+
+
+NODE_MASK = 24  # the per-node pod range kubeadm and RKE2 give each node
+SERVICE_MIN_PREFIX = 12  # kube-apiserver refuses a larger service range
+
+
+def _network_problems(env: Environment, cluster: dict[str, Any]) -> list[Problem]:
+    """Each range a real, usable IPv4 network; pod, service and node ranges pairwise disjoint."""
+    fields = {"cluster.pod_cidr": cluster.get("pod_cidr"), "cluster.service_cidr": cluster.get("service_cidr"),
+              "cluster.capo.node_cidr": (cluster.get("capo") or {}).get("node_cidr")}
+    problems: list[Problem] = []
+    networks: dict[str, Any] = {}
+    for field, text in fields.items():
+        if text is not None:
+            network, problem = _network(env, field, str(text))
+            problems += [problem] if problem else []
+            networks.update({field: network} if network else {})
+    pods, services = networks.get("cluster.pod_cidr"), networks.get("cluster.service_cidr")
+    nodes = int(cluster.get("control_plane_replicas") or 0) + int(cluster.get("worker_replicas") or 0)
+    if pods is not None and 2 ** max(NODE_MASK - pods.prefixlen, -1) < nodes:
+        problems.append(_at(env, "cluster.pod_cidr", f"{pods} has room for fewer than {nodes} nodes "
+                            f"(each node takes a /{NODE_MASK})", "use a larger range, such as 192.168.0.0/16"))
+    if services is not None and services.prefixlen < SERVICE_MIN_PREFIX:
+        problems.append(_at(env, "cluster.service_cidr", f"{services} is larger than Kubernetes allows",
+                            f"use a /{SERVICE_MIN_PREFIX} or smaller range, such as 10.96.0.0/12"))
+    names = list(networks)
+    problems += [_at(env, b, f"{networks[b]} overlaps {a} {networks[a]}", "choose disjoint ranges")
+                 for i, a in enumerate(names) for b in names[i + 1:] if networks[a].overlaps(networks[b])]
+    for index, server in enumerate((cluster.get("capo") or {}).get("dns_nameservers") or []):
+        try:
+            ipaddress.IPv4Address(str(server))
+        except ValueError:
+            problems.append(_at(env, f"cluster.capo.dns_nameservers[{index}]", f"`{server}` is not an IPv4 address",
+                                "write four numbers from 0 to 255, such as 10.0.0.2"))
+    return problems
+
+
+def _network(env: Environment, field: str, text: str) -> tuple[Any, Problem | None]:
+    """The network a CIDR field names, or the problem with it (a bad octet, host bits, a reserved range)."""
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ipaddress.NetmaskValueError:
+        return None, _at(env, field, f"`{text}` has a bad prefix length", "use /0 to /32")
+    except ValueError:
+        if "/" in text and _valid_address(text.split("/")[0]):
+            fixed = ipaddress.IPv4Network(text, strict=False)
+            return None, _at(env, field, f"`{text}` has host bits set", f"did you mean {fixed}?")
+        return None, _at(env, field, f"`{text}` is not an IPv4 CIDR (each of the four numbers is 0 to 255)",
+                         "write it like 192.168.0.0/16")
+    if network.is_loopback or network.is_multicast or network.is_link_local or network.is_unspecified or \
+            network.is_reserved or network.prefixlen == 0:
+        return None, _at(env, field, f"{network} is a reserved range no cluster can use",
+                         "use a private range such as 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    return network, None
+
+
+def _valid_address(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _at(env: Environment, field: str, what: str, fix: str) -> Problem:
+    """A problem about a dotted field (`a.b[0]`), placed at its line in the file that sets it."""
+    import re
+
+    path: Path_ = tuple(int(p) if p.isdigit() else p for p in re.split(r"\.|\[|\]\.?", field) if p)
+    return Problem(_where(env, path), field, what, fix)
+
+
+DURATION_FIELDS = ("interval", "retry_interval", "timeout")
+MAX_DURATION_NS = (1 << 63) - 1  # Go's time.Duration
+_UNIT_NS = {"ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
+
+
+def _duration_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
+    """Durations Go can hold (no overflow) and that are not zero (a zero interval spins the controller)."""
+    places: list[tuple[Path_, dict[str, Any]]] = [(("unit_defaults",), values.get("unit_defaults") or {})]
+    places += [(("units", name), unit) for name, unit in (values.get("units") or {}).items()]
+    problems = []
+    for path, settings in places:
+        for field in DURATION_FIELDS:
+            text = settings.get(field)
+            if not isinstance(text, str):
+                continue
+            ns = _duration_ns(text)
+            if ns is None or ns == 0 or ns > MAX_DURATION_NS:
+                what = "is zero" if ns == 0 else "is longer than a Go duration can hold (about 292 years)"
+                problems.append(Problem(_where(env, (*path, field)), _dotted((*path, field)), what,
+                                        "write a duration such as 30s, 10m or 1h"))
+    return problems
+
+
+def _duration_ns(text: str) -> int | None:
+    """Nanoseconds of a schema-valid Go duration (`1h30m`, `1.5s`), exactly; None if it is not one."""
+    import re
+
+    parts = re.findall(r"([0-9]+)(?:\.([0-9]+))?(ms|s|m|h)", text)
+    if not parts or "".join(w + (f".{f}" if f else "") + u for w, f, u in parts) != text:
+        return None
+    total: int = sum(int(w + f) * _UNIT_NS[u] // 10 ** len(f) for w, f, u in parts)
+    return total
+
+
+def _upstream_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
+    """Every upstream an enabled unit uses, after overrides, names a Flux source kind and a URL."""
+    pinned = _pinned_upstreams()
+    overrides = values.get("upstreams") or {}
+    used = {use for unit in (values.get("units") or {}).values() if unit.get("enabled", True)
+            for use in unit.get("uses") or []}
+    problems = []
+    for name in sorted(used & set(overrides)):
+        merged = {**(pinned.get(name) or {}), **overrides[name]}
+        missing = [key for key in ("kind", "url") if not merged.get(key)]
+        if missing:
+            problems.append(Problem(_where(env, ("upstreams", name)), f"upstreams.{name}",
+                                    f"has no {' and no '.join(missing)}",
+                                    "add kind (GitRepository, OCIRepository or HelmRepository) and url"))
+    return problems
+
+
+def _template_problems(env: Environment) -> list[Problem]:
+    """Templates in the user's values may read plain values only: the chart renders some of them (`tpl`)
+    into what `plan` and `render` print, so one that reached the secrets would print them."""
+    import re
+
+    problems = []
+    for path, value in _leaves(env.values.data):
+        for action in re.findall(r"{{(.*?)}}", value, re.DOTALL) if isinstance(value, str) else []:
+            if not _safe_template(action):
+                problems.append(Problem(env.values.at(path), _dotted(path),
+                                        "this template may only read `.Values.<field>` outside `secrets`",
+                                        "refer to plain values only, e.g. {{ .Values.cluster.name }}"))
+                break
+    return problems
+
+
+def _safe_template(action: str) -> bool:
+    """No `secrets`, no whole-context reference (`.`, `$`, `.Values`), no `include`/`tpl` indirection."""
+    import re
+
+    if re.search(r"secrets|\b(include|tpl|template|lookup)\b", action, re.IGNORECASE):
+        return False
+    rest = re.sub(r"\$?\.Values(\.[A-Za-z_][A-Za-z0-9_]*)+", "", action)  # .Values.<field>...
+    rest = re.sub(r"\"(\\.|[^\"\\])*\"|`[^`]*`", "", rest)  # string literals
+    return not re.search(r"\.Values|\$(?![A-Za-z_])|(?<![A-Za-z0-9_)\]])\.(?![0-9])", rest)
 
 
 def _unit_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
@@ -132,6 +293,10 @@ def _unit_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
                 problems.append(Problem(_where(env, ("units", name, "depends_on")), f"units.{name}.depends_on",
                                         f"unknown unit `{dep}`",
                                         f"did you mean `{close[0]}`?" if close else "name an existing unit"))
+        problems += [Problem(_where(env, ("units", name, field)), f"units.{name}.{field}",
+                             f"`{shown}` leads outside the repository", "use a path inside it, without ..")
+                     for field, shown in escaping_paths(unit.get("path") or ".", unit.get("components") or [])
+                     if "{{" not in shown]  # templates are checked once rendered (plan.units)
         problems += [Problem(_where(env, ("units", name, "uses")), f"units.{name}.uses",
                              f"unknown upstream `{use}`", f"use one of: {', '.join(sorted(upstreams))}")
                      for use in unit.get("uses") or [] if use not in upstreams]

@@ -51,27 +51,3 @@ def merged(env: Environment, context: str) -> dict[str, Any]:
     for layer in [*layers(context), user_values(env)]:
         out = coalesce(out, layer)
     return out
-
-
-def secret_strings(env: Environment) -> list[str]:
-    """Every secret string, longest first, so output can be scrubbed of them."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-        elif node is not None and len(str(node)) >= 3:
-            found.append(str(node))
-
-    walk(env.secrets.data)
-    return sorted(set(found), key=len, reverse=True)
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
