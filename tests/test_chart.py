@@ -83,6 +83,7 @@ def test_every_unit_kustomization_is_complete(cli: Callable[..., Result], env: s
     objects = rendered(cli, env, context)
     units = [o for o in objects if o["kind"] == "Kustomization" and "cluster-init/unit" in o["metadata"]["labels"]]
     sources = {(o["kind"], o["metadata"]["name"]) for o in objects if o["apiVersion"].startswith("source.")}
+    variables = next(o["data"] for o in objects if o["metadata"]["name"] == "cluster-init-vars")
     for unit in units:
         spec = unit["spec"]
         assert spec["sourceRef"] == {"kind": "GitRepository", "name": "cluster-init"}
@@ -92,11 +93,13 @@ def test_every_unit_kustomization_is_complete(cli: Callable[..., Result], env: s
                                                                             "cluster-init-secret-vars"]
         remote = unit["metadata"]["name"] in {"management-cluster-configs", "telco-cloud-init-management"}
         assert ("kubeConfig" in spec) == (remote and context == "bootstrap")
-        assert child_sources(ROOT / spec["path"]) <= sources, f"{spec['path']} needs a source the chart lacks"
+        assert child_sources(ROOT / spec["path"], variables) <= sources, \
+            f"{spec['path']} needs a source the chart lacks"
 
 
-def child_sources(folder: Path) -> set[tuple[str, str]]:
-    """The Flux sources that a unit's child Kustomizations and HelmReleases point at."""
+def child_sources(folder: Path, variables: dict[str, str]) -> set[tuple[str, str]]:
+    """The Flux sources that a unit's child Kustomizations and HelmReleases point at (kinds substituted from
+    the chart's variables, as Flux's post-build substitution does)."""
     built = tools.run("kustomize", ["build", str(folder)])
     assert built.returncode == 0, built.stderr
     found = set()
@@ -104,7 +107,10 @@ def child_sources(folder: Path) -> set[tuple[str, str]]:
         spec = (obj or {}).get("spec") or {}
         ref = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
         if ref and ref["name"] != "cluster-init":
-            found.add((ref["kind"], ref["name"]))
+            kind = ref["kind"]
+            if kind.startswith("${"):
+                kind = variables[kind.removeprefix("${").removesuffix("}")]
+            found.add((kind, ref["name"]))
     return found
 
 
@@ -205,3 +211,22 @@ def test_provider_components_carry_the_clusterctl_label() -> None:
 def test_fast_tool_version_matches_the_pin_table(name: str) -> None:
     pins = yaml.safe_load((ROOT / "charts/telco-cloud-init/versions.yaml").read_text())
     assert tools.tool_version(name) == pins["tools"][name]["version"]
+
+
+def test_an_upstream_served_from_an_oci_mirror(cli: Callable[..., Result], make_env: Callable[..., Path]) -> None:
+    """A mirror serving a git upstream as an OCI artifact over plain HTTP: the source, and what the units point at."""
+    values = (ROOT / "environment-values/kubeadm-capd/values.yaml").read_text() + (
+        "upstreams:\n  cluster-api: {kind: OCIRepository, url: 'oci://registry.test:5000/sources/cluster-api',"
+        " insecure: true}\n")
+    objects = rendered(cli, make_env(values=values))
+    source = next(o for o in objects if o["metadata"]["name"] == "cluster-api" and o["apiVersion"].startswith("source"))
+    assert source["kind"] == "OCIRepository"
+    assert source["spec"]["insecure"] is True
+    assert source["spec"]["ref"] == {"tag": yaml.safe_load(
+        (ROOT / "charts/telco-cloud-init/versions.yaml").read_text())["upstreams"]["cluster-api"]["version"]}
+    variables = next(o["data"] for o in objects if o["metadata"]["name"] == "cluster-init-vars")
+    assert variables["CLUSTER_API_SOURCE_KIND"] == "OCIRepository"
+    assert child_sources(ROOT / "kustomize-components/capi-core", variables) == {("OCIRepository", "cluster-api")}
+    plain = next(o for o in rendered(cli, "kubeadm-capd") if o["metadata"]["name"] == "cluster-api"
+                 and o["apiVersion"].startswith("source"))
+    assert "insecure" not in plain["spec"]
