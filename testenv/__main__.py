@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from testenv import build, kube
+from cluster_init.kube import ApiError
+from testenv import build
 from testenv.controlplane import ControlPlane, StartupError
 
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            crds = args.crds if args.crds else (kube.pinned_crd_files() if args.crds is not None else [])
+            crds = args.crds if args.crds else (_pinned_crd_files() if args.crds is not None else [])
             kubeconfig = ControlPlane(args.name, port=args.port, timeout=args.timeout).up(crds)
             print(f"KUBECONFIG={kubeconfig}")
         elif args.command == "down":
@@ -50,10 +51,17 @@ def main(argv: list[str] | None = None) -> int:
             print(build.ensure_binaries())
         else:
             build.write_gomod()
-    except (StartupError, build.BuildError, kube.ApiError, TimeoutError) as e:
+    except (StartupError, build.BuildError, ApiError, TimeoutError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _pinned_crd_files() -> list[Path]:
+    """The CRD files of the pinned upstreams (Flux, cert-manager, CAPI and providers), for `up --crds`."""
+    from testenv.crds import crd_files  # fetches the pinned modules: only imported when asked for
+
+    return list(crd_files())
 
 
 def _stack(action: str, name: str) -> int:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cluster_init import pins
 
 REPO = Path(__file__).resolve().parent.parent
-VERSIONS_FILE = REPO / "charts" / "telco-cloud-init" / "versions.yaml"
+VERSIONS_FILE = Path(pins.versions_file())  # read through cluster_init.pins, the one reader
 GO_DIR = Path(__file__).resolve().parent / "go"
 MODULE = "cluster-init.local/testenv"
 ETCD_MODULE = "go.etcd.io/etcd/server/v3"
@@ -73,13 +73,13 @@ class TwinVersions:
         return f"{self.kubernetes}-{self.etcd}"
 
 
-def twin_versions(path: Path = VERSIONS_FILE) -> TwinVersions:
+def twin_versions() -> TwinVersions:
     """Read the `twin:` table of versions.yaml."""
-    table = (yaml.safe_load(path.read_text()) or {}).get("twin") or {}
+    table = pins.pins().get("twin") or {}
     try:
         return TwinVersions(kubernetes=str(table["kubernetes"]), etcd=str(table["etcd"]))
     except KeyError as e:
-        raise BuildError(f"{path}: twin.{e.args[0]} is not set") from None
+        raise BuildError(f"{VERSIONS_FILE}: twin.{e.args[0]} is not set") from None
 
 
 def cache_root() -> Path:

@@ -16,15 +16,19 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import yaml
 
-from testenv import build, kube, pki
+from cluster_init.kube import ApiError, KubeConfig
+from cluster_init.kube import config as kubeconfig
+from cluster_init.kube.sync import SyncClient, install_crds
+from testenv import build, pki
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")  # start order; stopped in reverse
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
@@ -138,7 +142,7 @@ class ControlPlane:
                     self._stop_all()
                     raise
             if crds:
-                names = kube.install_crds(self.client(), crds, timeout=self.timeout)
+                names = install_crds(self.client(), crd_documents(crds), timeout=self.timeout)
                 self.log(f"{self.name}: {len(names)} CRDs established")
         return self.kubeconfig
 
@@ -174,9 +178,9 @@ class ControlPlane:
         self._spawn_argv(component, self._argv[component])
         self._wait(component, self._ready_checks[component], time.monotonic() + self.timeout)
 
-    def client(self) -> kube.ApiClient:
-        """An admin client for this control plane's API server."""
-        return kube.ApiClient.from_kubeconfig(self.kubeconfig)
+    def client(self) -> SyncClient:
+        """An admin client for this control plane's API server (each request sent once, 10 s at most)."""
+        return SyncClient.from_kubeconfig(self.kubeconfig, timeout=10.0)
 
     def __enter__(self) -> ControlPlane:
         self.up()
@@ -244,7 +248,7 @@ class ControlPlane:
                 "--profiling=false",
             ],
         )
-        api = kube.ApiClient(f"https://{loop}:{ports.apiserver}", p.ca_crt, p.admin_crt, p.admin_key)
+        api = _admin(f"https://{loop}:{ports.apiserver}", p)
         self._ready_checks["kube-apiserver"] = lambda: _probe(api, "/readyz")
         self._wait("kube-apiserver", self._ready_checks["kube-apiserver"], deadline)
         t_api = time.monotonic()
@@ -268,7 +272,7 @@ class ControlPlane:
                 "--profiling=false",
             ],
         )
-        kcm = kube.ApiClient(f"https://{loop}:{ports.controller_manager}", p.ca_crt, p.admin_crt, p.admin_key)
+        kcm = _admin(f"https://{loop}:{ports.controller_manager}", p)
         self._ready_checks["kube-controller-manager"] = lambda: _probe(kcm, "/healthz")
         self._wait("kube-controller-manager", self._ready_checks["kube-controller-manager"], deadline)
         t_kcm = time.monotonic()
@@ -347,11 +351,7 @@ class ControlPlane:
             ],
             "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx}}],
         }
-        tmp = self.kubeconfig.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
-        tmp.rename(self.kubeconfig)
+        kubeconfig.write(self.kubeconfig, config)
 
     def _ready(self) -> bool:
         try:
@@ -416,11 +416,23 @@ def _http_get(url: str) -> bytes:
         return b""
 
 
-def _probe(client: kube.ApiClient, path: str) -> bool:
+def _probe(client: SyncClient, path: str) -> bool:
     try:
         return bool(client.request("GET", path, timeout=2) == "ok")
-    except kube.ApiError:
+    except ApiError:
         return False
+
+
+def _admin(server: str, p: pki.Pki) -> SyncClient:
+    """A client of a component's secure port with the admin certificate."""
+    return SyncClient(KubeConfig(server, "admin", server, ca_data=p.ca_crt.read_bytes(),
+                                 cert_data=p.admin_crt.read_bytes(), key_data=p.admin_key.read_bytes()))
+
+
+def crd_documents(files: Iterable[Path]) -> list[dict[str, Any]]:
+    """The documents of CRD files (trusted, large: read with libyaml when present)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [doc for file in files for doc in yaml.load_all(Path(file).read_text(), Loader=loader) if doc]
 
 
 def _group_members(pgid: int, marker: str) -> list[int]:

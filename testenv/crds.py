@@ -11,11 +11,9 @@ import os
 import subprocess
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import yaml
-
-VERSIONS = Path(__file__).resolve().parents[1] / "charts" / "telco-cloud-init" / "versions.yaml"
+from cluster_init import pins
 
 
 class CrdSource(NamedTuple):
@@ -27,7 +25,7 @@ class CrdSource(NamedTuple):
 @cache
 def sources() -> tuple[CrdSource, ...]:
     """Where each upstream keeps its CRDs, at the versions of the pin table."""
-    table: dict[str, Any] = yaml.safe_load(VERSIONS.read_text())
+    table = pins.pins()
     up = {name: pin["version"] for name, pin in table["upstreams"].items()}
     flux = table["twin"]["flux-controllers"]
     capi = up["cluster-api"]
@@ -52,7 +50,7 @@ def sources() -> tuple[CrdSource, ...]:
 @cache
 def _no_sumdb() -> str:
     """GONOSUMDB: the pinned modules the checksum database has no record of (`gonosumdb: true`), and only those."""
-    table: dict[str, Any] = yaml.safe_load(VERSIONS.read_text())
+    table = pins.pins()
     return ",".join(sorted(pin["module"] for pin in table["upstreams"].values() if pin.get("gonosumdb")))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cluster_init import tools
+from cluster_init import pins, tools
 from tests.conftest import CONTEXTS, ENVIRONMENTS, ROOT, Result
 
 pytestmark = pytest.mark.t0
@@ -130,11 +130,11 @@ def test_workers_component_only_with_workers(cli: Callable[..., Result], make_en
 
 def test_upstream_sources_follow_the_pins_and_overrides(cli: Callable[..., Result],
                                                        make_env: Callable[..., Path]) -> None:
-    pins = yaml.safe_load((ROOT / "charts/telco-cloud-init/versions.yaml").read_text())["upstreams"]
+    upstreams = pins.pins()["upstreams"]
     objects = rendered(cli, "kubeadm-capd")
     capi = next(o for o in objects if o["kind"] == "GitRepository" and o["metadata"]["name"] == "cluster-api")
-    assert capi["spec"]["url"] == pins["cluster-api"]["url"]
-    assert capi["spec"]["ref"] == {"tag": pins["cluster-api"]["version"]}
+    assert capi["spec"]["url"] == upstreams["cluster-api"]["url"]
+    assert capi["spec"]["ref"] == {"tag": upstreams["cluster-api"]["version"]}
     mirror = make_env(values="""\
         cluster: {name: mgmt, infra_provider: capd, bootstrap_provider: kubeadm,
                   control_plane_replicas: 1, worker_replicas: 0}
@@ -147,7 +147,7 @@ def test_upstream_sources_follow_the_pins_and_overrides(cli: Callable[..., Resul
     helm_repo = next(o for o in objects if o["kind"] == "HelmRepository")
     variables = next(o for o in objects if o["metadata"]["name"] == "cluster-init-vars")["data"]
     assert capi["spec"]["url"] == "https://git.mirror.test/capi.git"
-    assert capi["spec"]["ref"] == {"tag": pins["cluster-api"]["version"]}
+    assert capi["spec"]["ref"] == {"tag": upstreams["cluster-api"]["version"]}
     assert helm_repo["spec"] == {"interval": "24h", "url": "oci://mirror.test/charts", "type": "oci"}
     assert variables["CLUSTER_API_IMAGE_REGISTRY"] == "mirror.test:5000/capi"
 
@@ -209,8 +209,7 @@ def test_provider_components_carry_the_clusterctl_label() -> None:
 
 @pytest.mark.parametrize("name", tools.TOOLS)
 def test_fast_tool_version_matches_the_pin_table(name: str) -> None:
-    pins = yaml.safe_load((ROOT / "charts/telco-cloud-init/versions.yaml").read_text())
-    assert tools.tool_version(name) == pins["tools"][name]["version"]
+    assert pins.tool_version(name) == pins.pins()["tools"][name]["version"]
 
 
 def test_an_upstream_served_from_an_oci_mirror(cli: Callable[..., Result], make_env: Callable[..., Path]) -> None:
@@ -222,8 +221,7 @@ def test_an_upstream_served_from_an_oci_mirror(cli: Callable[..., Result], make_
     source = next(o for o in objects if o["metadata"]["name"] == "cluster-api" and o["apiVersion"].startswith("source"))
     assert source["kind"] == "OCIRepository"
     assert source["spec"]["insecure"] is True
-    assert source["spec"]["ref"] == {"tag": yaml.safe_load(
-        (ROOT / "charts/telco-cloud-init/versions.yaml").read_text())["upstreams"]["cluster-api"]["version"]}
+    assert source["spec"]["ref"] == {"tag": pins.upstream("cluster-api")["version"]}
     variables = next(o["data"] for o in objects if o["metadata"]["name"] == "cluster-init-vars")
     assert variables["CLUSTER_API_SOURCE_KIND"] == "OCIRepository"
     assert child_sources(ROOT / "kustomize-components/capi-core", variables) == {("OCIRepository", "cluster-api")}

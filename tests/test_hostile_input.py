@@ -266,11 +266,11 @@ def test_duplicate_keys_are_refused_with_file_line_and_key(cli: Callable[..., Re
 @pytest.mark.parametrize("context", ["bootstrap", "management"])
 def test_the_chart_renders_no_duplicate_keys(context: str) -> None:
     """helm's own output, read as strictly as a user's file: RKE2_VERSION used to be rendered twice."""
-    from cluster_init import speculation, tools
+    from cluster_init import helm, tools
 
     env = ROOT / "environment-values" / "rke2-capo"
     files = [arg for name in ("values.yaml", "secrets.yaml") for arg in ("-f", str(env / name))]
-    rendered = tools.run("helm", [*speculation.helm_args(context, "cluster-init"), *files])
+    rendered = tools.run("helm", [*helm.template_args(context, "cluster-init"), *files])
     assert rendered.returncode == 0, rendered.stderr
     for document in rendered.stdout.split("\n---\n"):
         yamlfile.load(document)

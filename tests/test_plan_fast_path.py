@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster_init import speculation, tools
-from cluster_init.speculation import Target
+from cluster_init import early_render, tools
+from cluster_init.early_render import Target
 from tests.conftest import ROOT, Result
 
 pytestmark = pytest.mark.t0
@@ -26,7 +26,7 @@ ENV = "environment-values/kubeadm-capd"
     (["plan", ENV, "--namespace=ops", "--output=dot"], Target(ENV, "bootstrap", "ops")),
 ])
 def test_guess_reads_a_plain_plan_command_line(argv: list[str], expected: Target) -> None:
-    assert speculation.guess(argv) == expected
+    assert early_render.guess(argv) == expected
 
 
 @pytest.mark.parametrize("argv", [
@@ -38,7 +38,7 @@ def test_guess_reads_a_plain_plan_command_line(argv: list[str], expected: Target
     ["plan", "-omjson", ENV],
 ])
 def test_guess_declines_what_it_cannot_read_for_sure(argv: list[str]) -> None:
-    assert speculation.guess(argv) is None
+    assert early_render.guess(argv) is None
 
 
 def test_an_abbreviated_option_plans_the_same(cli: Callable[..., Result]) -> None:
@@ -53,7 +53,7 @@ def test_a_guess_argparse_disagrees_with_is_dropped(cli: Callable[..., Result],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """However the guess goes wrong, argparse's reading of the command line decides what is planned."""
     expected = cli("plan", str(ROOT / ENV), "--context", "management", "-o", "json")
-    monkeypatch.setattr(speculation, "guess", lambda argv: Target(str(ROOT / ENV), "bootstrap", "cluster-init"))
+    monkeypatch.setattr(early_render, "guess", lambda argv: Target(str(ROOT / ENV), "bootstrap", "cluster-init"))
     result = cli("plan", str(ROOT / ENV), "--context", "management", "-o", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out) == json.loads(expected.out)

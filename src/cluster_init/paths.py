@@ -1,7 +1,7 @@
 """Where the GitOps bundle (chart, components, environments) and the tool cache live on disk.
 
 Plain strings from os.path, not pathlib: `plan` resolves helm's arguments through this module before
-anything heavy is imported (see speculation.py).
+anything heavy is imported (see early_render.py).
 """
 
 from __future__ import annotations

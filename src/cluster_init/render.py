@@ -11,7 +11,7 @@ import copy
 import os
 from typing import Any
 
-from cluster_init import chart, plan, tools, yamlfile
+from cluster_init import flux, helm, plan, tools, yamlfile
 from cluster_init.environment import Environment
 from cluster_init.errors import RuntimeFailure
 from cluster_init.paths import components_dir
@@ -30,7 +30,7 @@ def manifests(env: Environment, context: str, namespace: str) -> list[dict[str, 
         objects.append(placed)
     if context == "bootstrap":
         objects += bootstrap_release(merged(env, context), namespace)
-    rendered = chart.template(env, context, namespace)
+    rendered = helm.template(env, context, namespace)
     plan.units(rendered, env.values.where)  # refuses unit paths that leave the repository
     return [mask(o) for o in objects + rendered]
 
@@ -42,19 +42,7 @@ def bootstrap_release(values: dict[str, Any], namespace: str) -> list[dict[str, 
         raise RuntimeFailure(f"kustomize build of telco-cloud-init/bootstrap failed: {built.stderr.strip()}")
     variables = {"CLUSTER_INIT_NAMESPACE": namespace, "CLUSTER_INIT_SOURCE_URL": values["source"]["url"],
                  "CLUSTER_INIT_SOURCE_REF": values["source"]["ref"]}
-    return [_substitute(obj, variables) for obj in yamlfile.objects("kustomize", built.stdout)]
-
-
-def _substitute(node: Any, variables: dict[str, str]) -> Any:
-    """${VAR} replaced inside string values of parsed objects: a value can never add YAML of its own."""
-    if isinstance(node, dict):
-        return {k: _substitute(v, variables) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, variables) for v in node]
-    if isinstance(node, str):
-        for var, value in variables.items():
-            node = node.replace("${" + var + "}", value)
-    return node
+    return [flux.substitute_strings(obj, variables) for obj in yamlfile.objects("kustomize", built.stdout)]
 
 
 def mask(obj: dict[str, Any]) -> dict[str, Any]:

@@ -1,18 +1,17 @@
 """The real helm and kustomize binaries, built from their pinned Go modules into the user cache.
 
 `go install module@version` works for both (neither module carries `replace` directives), so the
-pinned version in versions.yaml is all that is needed. Run `python -m cluster_init.tools install`
+pinned version (`pins`) is all that is needed. Run `python -m cluster_init.tools install`
 (or `make setup`) once per machine.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
-from functools import cache
 
-from cluster_init.paths import cache_dir, chart_dir
+from cluster_init.paths import cache_dir
+from cluster_init.pins import tool_version
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,20 +25,6 @@ TOOLS = ("helm", "kustomize")
 
 # Linker flags that stamp the version into `helm version` (its build would otherwise say "v4.x").
 _VERSION_FLAGS = {"helm": "-X {module}/internal/version.version={version}"}
-
-
-@cache
-def tool_version(name: str) -> str:
-    """A tool's pinned version, read without a YAML parser from the one-line entries of `tools:`.
-
-    A T0 test checks it against the full parse of versions.yaml.
-    """
-    with open(os.path.join(chart_dir(), "versions.yaml"), encoding="utf-8") as f:
-        text = f.read()
-    match = re.search(rf"^  {re.escape(name)}: {{.*\bversion: (v[0-9][^,}} ]*)", text, re.MULTILINE)
-    if match is None:
-        raise ValueError(f"versions.yaml has no one-line `tools.{name}` entry with a version")
-    return match.group(1)
 
 
 def tool_path(name: str) -> str:

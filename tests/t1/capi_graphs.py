@@ -24,11 +24,9 @@ import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cluster_init import pins
 from cluster_init.kube import ApiError, Client, Resource
 
 JSON = dict[str, Any]
@@ -48,8 +46,7 @@ IDENTITY_GROUP = "identity.twin.cluster-init.test"
 IDENTITY = f"{IDENTITY_GROUP}/v1"
 NOW = "2026-01-01T00:00:00Z"
 
-_PINS: JSON = yaml.safe_load((Path(__file__).resolve().parents[2] / "charts" / "telco-cloud-init" /
-                              "versions.yaml").read_text())["upstreams"]
+_PINS: JSON = pins.pins()["upstreams"]
 K8S_VERSION = str(_PINS["kubernetes"]["version"])
 RKE2_VERSION = str(_PINS["rke2"]["version"])
 _CAPI_VERSION = str(_PINS["cluster-api"]["version"])

@@ -7,18 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from testenv import ApiClient, ControlPlane
-from testenv.apply import Discovery
+from cluster_init.kube.sync import SyncClient
+from testenv import ControlPlane
 from testenv.crds import crd_files
 
 
 class Cluster:
-    """A running control plane, an admin client and the server's API discovery."""
+    """A running control plane and an admin client (cluster_init.kube's, as everything uses)."""
 
     def __init__(self, control_plane: ControlPlane) -> None:
         self.control_plane = control_plane
-        self.client: ApiClient = control_plane.client()
-        self.discovery = Discovery(self.client)
+        self.client: SyncClient = control_plane.client()
 
     def create_namespace(self, name: str) -> None:
         self.client.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",

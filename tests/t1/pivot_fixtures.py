@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from cluster_init import pins
 from cluster_init.kube import ApiError, Client, KubeConfig, RetryPolicy
 from testenv import ControlPlane
 from testenv.crds import crd_files
@@ -279,9 +280,7 @@ def check_moved(before: dict[tuple[str, str, str], JSON], source_after: dict[tup
 
 
 def clusterctl_version() -> str:
-    table = yaml.safe_load((Path(__file__).resolve().parents[2] / "charts" / "telco-cloud-init" /
-                            "versions.yaml").read_text())
-    return str(table["upstreams"]["cluster-api"]["version"])
+    return str(pins.upstream("cluster-api")["version"])
 
 
 def clusterctl_binary(timeout: float = 1800.0) -> Path:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cluster_init.kube import KubeConfig, KubeconfigError, _error
+from cluster_init.kube import KubeConfig, KubeconfigError
+from cluster_init.kube.client import _error
 from cluster_init.pivot import preflight
 from cluster_init.pivot.discovery import template_refs
 from cluster_init.pivot.graph import Graph, class_key, secret_cluster_name, types_from_crds
@@ -332,8 +333,8 @@ def test_kubeconfig_loading(tmp_path: Path) -> None:
         KubeConfig.load(tmp_path / "k", "c")
     with pytest.raises(KubeconfigError, match="names cluster None, which has no server"):
         KubeConfig.load(tmp_path / "k", "b")
-    with pytest.raises(KubeconfigError, match="uses exec, which is not supported"):
-        KubeConfig.load(write_kubeconfig(tmp_path / "e", {"exec": {"command": "x"}}))
+    with pytest.raises(KubeconfigError, match="uses auth-provider, which is not supported"):
+        KubeConfig.load(write_kubeconfig(tmp_path / "e", {"auth-provider": {"name": "gcp"}}))
     with pytest.raises(KubeconfigError, match="no such kubeconfig file"):
         KubeConfig.load(tmp_path / "missing")
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from cluster_init import chart, environment, render, tools
-from testenv import ApiError
-from testenv.apply import apply, substitute
+from cluster_init import environment, helm, render, tools
+from cluster_init.flux import substitute
+from cluster_init.kube import ApiError
 from testenv.crds import crd_files
 from tests.conftest import CONTEXTS, ENVIRONMENTS, ROOT
 from tests.t1.conftest import Cluster
@@ -27,7 +27,7 @@ def dry_run_all(cluster: Cluster, objects: list[dict[str, Any]], namespace: str)
     rejected = []
     for obj in objects:
         try:
-            apply(cluster.client, cluster.discovery, obj, dry_run=True, namespace=namespace)
+            cluster.client.apply(obj, dry_run=True, namespace=namespace)
         except ApiError as e:
             rejected.append(f"{obj['kind']} {obj['metadata'].get('name')}: {e}")
     return rejected
@@ -81,7 +81,7 @@ def check_environment(cluster: Cluster, env_dir: Path, context: str, namespace: 
     env = environment.load(env_dir)
     rendered = render.manifests(env, context, namespace)
     rejected = dry_run_all(cluster, rendered, namespace) + stale_versions(rendered)
-    objects = chart.template(env, context, namespace)
+    objects = helm.template(env, context, namespace)
     variables = unit_variables(objects)
     units = [o for o in objects if o["kind"] == "Kustomization" and "cluster-init/unit" in o["metadata"]["labels"]]
     count = len(rendered)

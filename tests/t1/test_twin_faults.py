@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from testenv import ApiError, ControlPlane, StartupError
+from cluster_init.kube import ApiError
+from testenv import ControlPlane, StartupError
 
 pytestmark = pytest.mark.t1
 

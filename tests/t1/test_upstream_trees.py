@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from cluster_init import tools
+from cluster_init import pins, tools
 from testenv.crds import module_dir
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.t1
 
-PINS: dict[str, Any] = yaml.safe_load((ROOT / "charts/telco-cloud-init/versions.yaml").read_text())["upstreams"]
+PINS: dict[str, Any] = pins.pins()["upstreams"]
 CHILDREN = sorted(ROOT.glob("kustomize-components/*/components.yaml"))
 
 

@@ -523,14 +523,7 @@ class Engine:
     async def move(self) -> Report:
         """Move (or with dry_run, plan the move of) the source's Cluster API objects to the target."""
         assert self.source is not None and self.target is not None
-        await self._types()
-        plan, state, report = await self._settle()
-        if self.options.dry_run:
-            return self._finish(report)
-        await self._copy(plan, state, report)
-        await self._delete_all(plan, report)
-        self._lap("delete")
-        return await self._hand_over(plan, state, report)
+        return await self._transfer(delete_source=True)
 
     async def _copy(self, plan: Plan, state: dict[str, str], report: Report) -> None:
         copies = await self._read_copies(plan) if any(s == "copied" for s in state.values()) else {}
@@ -543,11 +536,18 @@ class Engine:
     async def restore(self) -> Report:
         """Create the objects read from files in the target (resumable), verify, unpause."""
         assert self.target is not None and self.objects is not None
+        return await self._transfer(delete_source=False)
+
+    async def _transfer(self, *, delete_source: bool) -> Report:
+        """A move (`delete_source`) or a restore: settle, copy, delete from the source, hand over."""
         await self._types()
         plan, state, report = await self._settle()
         if self.options.dry_run:
             return self._finish(report)
         await self._copy(plan, state, report)
+        if delete_source:
+            await self._delete_all(plan, report)
+            self._lap("delete")
         return await self._hand_over(plan, state, report)
 
     async def _hand_over(self, plan: Plan, state: dict[str, str], report: Report) -> Report:

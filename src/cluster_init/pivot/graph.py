@@ -37,30 +37,25 @@ GroupKind = tuple[str, str]
 
 
 @dataclass(frozen=True)
-class MoveType:
-    """A kind the move considers, at the version it is listed and created in."""
+class MoveType(Resource):
+    """A kind the move considers: its served resource, at the version it is listed and created in, and how the
+    move treats it (from its CRD's labels)."""
 
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-    has_status: bool
     force_move: bool = False
     force_move_hierarchy: bool = False
     provider: str = ""  # the CRD's cluster.x-k8s.io/provider label, for messages
 
     @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
 
     @property
     def resource(self) -> Resource:
         return Resource(self.api_version, self.kind, self.plural, self.namespaced, self.has_status)
 
 
-SECRET = MoveType("", "v1", "Secret", "secrets", True, False)
-CONFIGMAP = MoveType("", "v1", "ConfigMap", "configmaps", True, False)
+SECRET = MoveType("v1", "Secret", "secrets", True, False)
+CONFIGMAP = MoveType("v1", "ConfigMap", "configmaps", True, False)
 NAMESPACE = Resource("v1", "Namespace", "namespaces", False, True)
 
 ALWAYS_HIERARCHY = {(CAPI_GROUP, "Cluster"), (CAPI_GROUP, "ClusterClass"), (ADDONS_GROUP, "ClusterResourceSet")}
@@ -81,8 +76,8 @@ def types_from_crds(crds: Iterable[Mapping[str, Any]]) -> dict[GroupKind, MoveTy
         key = (spec["group"], spec["names"]["kind"])
         hierarchy = key in ALWAYS_HIERARCHY or MOVE_HIERARCHY_LABEL in labels
         types[key] = MoveType(
-            group=spec["group"], version=version["name"], kind=spec["names"]["kind"], plural=spec["names"]["plural"],
-            namespaced=spec.get("scope") == "Namespaced", has_status="status" in (version.get("subresources") or {}),
+            f"{spec['group']}/{version['name']}", spec["names"]["kind"], spec["names"]["plural"],
+            spec.get("scope") == "Namespaced", "status" in (version.get("subresources") or {}),
             force_move=hierarchy or MOVE_LABEL in labels, force_move_hierarchy=hierarchy,
             provider=labels.get("cluster.x-k8s.io/provider", ""))
     for core in (SECRET, CONFIGMAP):

@@ -1,4 +1,5 @@
-"""Start helm on an environment's own files before anything else, so its run overlaps ours.
+"""The early render of `plan`: helm (and kustomize) started on the environment's own files before the command
+line is even parsed, so that their run overlaps ours.
 
 `plan` spends most of its time waiting for `helm template`. The command line is guessed from argv and
 helm (and the environment's kustomize build) are spawned before argparse, pathlib or a YAML parser
@@ -12,13 +13,12 @@ from __future__ import annotations
 
 import os
 
-from cluster_init import paths, tools
+from cluster_init import helm, tools
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
 
-RELEASE = "telco-cloud-init"
 _VALUED_OPTIONS = {"--context", "-n", "--namespace", "-o", "--output"}
 _FLAGS = {"--debug"}
 
@@ -31,14 +31,6 @@ class Target:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Target) and vars(self) == vars(other)
-
-
-def helm_args(context: str, namespace: str) -> list[str]:
-    chart = paths.chart_dir()
-    args = ["template", RELEASE, chart, "--namespace", namespace]
-    if context == "bootstrap":
-        args += ["-f", os.path.join(chart, "bootstrap.values.yaml")]
-    return args
 
 
 def guess(argv: list[str]) -> Target | None:
@@ -150,7 +142,7 @@ def _drain(fds: list[int], limit: float) -> tuple[str, str]:
     return out, err
 
 
-class Speculation:
+class EarlyRender:
     """helm and kustomize, started on a target's files; their results, checked before use."""
 
     def __init__(self, target: Target) -> None:
@@ -158,11 +150,11 @@ class Speculation:
         self.files = [os.path.join(target.env_dir, name) for name in ("values.yaml", "secrets.yaml")]
         self.helm: _Child | None = None
         self.kustomize: _Child | None = None
-        helm, kustomize = tools.tool_path("helm"), tools.tool_path("kustomize")
-        if all(map(os.path.isfile, self.files)) and tools.runnable(helm) and tools.runnable(kustomize):
+        helm_path, kustomize = tools.tool_path("helm"), tools.tool_path("kustomize")
+        if all(map(os.path.isfile, self.files)) and tools.runnable(helm_path) and tools.runnable(kustomize):
             values = [arg for f in self.files for arg in ("-f", f)]
             try:
-                self.helm = _Child([helm, *helm_args(target.context, target.namespace), *values])
+                self.helm = _Child([helm_path, *helm.template_args(target.context, target.namespace), *values])
                 self.kustomize = _Child([kustomize, "build", target.env_dir])
             except OSError:  # not runnable after all: the ordinary path will say why
                 self.cancel()

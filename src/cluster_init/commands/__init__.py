@@ -1,0 +1,17 @@
+"""The CLI's commands, one module each, all of one shape:
+
+- `NAME`, `SUMMARY`: the command's name and one-line help;
+- `arguments(parser)`: adds its arguments to its own sub-parser;
+- `run(args) -> int`: runs it; bad input raises `errors.InputError` (exit 2), a runtime failure
+  `errors.RuntimeFailure` (exit 1); `cli.py` turns those (and anything unexpected) into exit codes.
+
+Modules here import only what argparse needs at the top: `--help` loads them all; what a command runs on is
+imported inside its `run`.
+"""
+
+from __future__ import annotations
+
+from cluster_init.commands import pivot, plan, render, validate
+
+COMMANDS = (validate, plan, render, pivot)
+OFFLINE = ("validate", "plan", "render")  # commands that touch no cluster
