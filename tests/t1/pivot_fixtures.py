@@ -24,7 +24,7 @@ import yaml
 from cluster_init import pins
 from cluster_init.kube import ApiError, Client, KubeConfig, RetryPolicy
 from testenv import ControlPlane
-from testenv.crds import crd_files
+from testenv.crds import crd_files, module_dir
 from tests.t1 import capi_graphs
 
 JSON = dict[str, Any]
@@ -83,6 +83,49 @@ def labelled_crd_files(directory: Path, *, exclude_providers: Sequence[str] = ()
     return out
 
 
+# The bundle's Cluster API units of the kubeadm-capd environment: kustomize-components/<unit>/components.yaml
+# names the upstream path Flux applies from the cluster-api source.
+BUNDLE_UNITS = ("capi-core", "capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bundle_labels() -> dict[str, str]:
+    """The labels our bundle adds (upstream-defaults: `commonMetadata` of the `capi-*` Flux Kustomizations)."""
+    component = yaml.safe_load((ROOT / "kustomize-components/upstream-defaults/kustomization.yaml").read_text())
+    for patch in component["patches"]:
+        if patch["target"].get("name", "").startswith("^capi-"):
+            labels: dict[str, str] = yaml.safe_load(patch["patch"])["spec"]["commonMetadata"]["labels"]
+            return labels
+    raise AssertionError("upstream-defaults no longer labels the capi-* Kustomizations")
+
+
+def bundle_crd_files(directory: Path, *, labels: bool = True) -> list[Path]:
+    """The CRDs of the bundle's Cluster API units exactly as Flux would apply them: `kustomize build` of the
+    upstream path each unit names, in the pinned module, with the bundle's commonMetadata labels (`labels`)."""
+    from cluster_init import tools
+
+    directory.mkdir(parents=True, exist_ok=True)
+    version = pins.upstream("cluster-api")["version"]
+    extra = bundle_labels() if labels else {}
+    out = []
+    for unit in BUNDLE_UNITS:
+        spec = yaml.safe_load((ROOT / "kustomize-components" / unit / "components.yaml").read_text())["spec"]
+        assert spec["sourceRef"]["name"] == "cluster-api", unit
+        path = spec["path"].removeprefix("./")
+        module = "sigs.k8s.io/cluster-api"
+        if path.startswith("test/"):  # a module of its own
+            module, path = "sigs.k8s.io/cluster-api/test", path.removeprefix("test/")
+        built = tools.run("kustomize", ["build", str(module_dir(module, version) / path)])
+        assert built.returncode == 0, built.stderr
+        crds = [d for d in yaml.safe_load_all(built.stdout) if d and d["kind"] == "CustomResourceDefinition"]
+        for crd in crds:
+            crd["metadata"].setdefault("labels", {}).update(extra)
+        file = directory / f"{unit}.yaml"
+        file.write_text(yaml.safe_dump_all(crds, sort_keys=False))
+        out.append(file)
+    return out
+
+
 def identity_crd_file(directory: Path) -> Path:
     """The test-only cluster-scoped identity CRD (see capi_graphs.IDENTITY_CRD) as a file."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -129,8 +172,10 @@ class Pair:
                 Client(KubeConfig.load(self.target.kubeconfig), retry=retry))
 
 
-def start_pair(prefix: str, crds: Sequence[Path], target_crds: Sequence[Path] | None = None) -> Pair:
-    """Start both control planes at once (each takes ~15 s); on failure, stop whatever started."""
+def start_pair(prefix: str, crds: Sequence[Path], target_crds: Sequence[Path] | None = None, *,
+               inventory: bool = True) -> Pair:
+    """Start both control planes at once (each takes ~15 s); on failure, stop whatever started. With `inventory`,
+    the clusterctl inventory (Provider objects) is created in both, as `clusterctl init` would."""
     source = ControlPlane(f"{prefix}-src-{uuid.uuid4().hex[:6]}")
     target = ControlPlane(f"{prefix}-dst-{uuid.uuid4().hex[:6]}")
     with ThreadPoolExecutor(2) as pool:
@@ -141,7 +186,8 @@ def start_pair(prefix: str, crds: Sequence[Path], target_crds: Sequence[Path] | 
         stop_pair(Pair(source, target))
         raise next(e for e in errors if e)
     pair = Pair(source, target)
-    run(_inventory(pair))
+    if inventory:
+        run(_inventory(pair))
     return pair
 
 

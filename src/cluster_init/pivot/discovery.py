@@ -6,12 +6,17 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from cluster_init.errors import Problem
 from cluster_init.kube import ApiError, Client, Resource
 from cluster_init.pivot.graph import JSON, Graph, GroupKind, MoveType, types_from_crds
-from cluster_init.pivot.names import CAPI_GROUP, CLUSTERCTL_GROUP, CLUSTERCTL_LABEL, CRD_API
+from cluster_init.pivot.names import CAPI_GROUP, CLUSTERCTL_GROUP, CLUSTERCTL_LABEL, CRD_API, PROVIDER_LABEL
 
 CRD = Resource(CRD_API, "CustomResourceDefinition", "customresourcedefinitions", False, True)
 PROVIDER = Resource(f"{CLUSTERCTL_GROUP}/v1alpha3", "Provider", "providers", True, False)
+DEPLOYMENT = Resource("apps/v1", "Deployment", "deployments", True, True)
+LABEL_FIX = (f"label every CRD of the Cluster API providers `{CLUSTERCTL_LABEL}` (the bundle's upstream-defaults "
+             "component does, through the Flux Kustomizations of the providers; `clusterctl init` does too), "
+             "then run the pivot again")
 
 
 async def crds(client: Client, label_selector: str | None = None) -> list[JSON]:
@@ -21,6 +26,37 @@ async def crds(client: Client, label_selector: str | None = None) -> list[JSON]:
 async def move_types(client: Client) -> dict[GroupKind, MoveType]:
     """The kinds a move considers in this cluster (CRDs labelled by a provider install, Secret, ConfigMap)."""
     return types_from_crds(await crds(client, CLUSTERCTL_LABEL))
+
+
+async def unmovable(client: Client, types: Mapping[GroupKind, MoveType], namespace: str | None) -> list[Problem]:
+    """What the move could not see: objects of Cluster API kinds whose CRDs lack the clusterctl label (a provider
+    installed by hand or by an older bundle, without `clusterctl init`). Moving the rest would leave those behind,
+    and with Cluster itself unlabelled the move would find nothing and succeed doing nothing: refuse instead."""
+    unlabelled = await crds(client, f"{PROVIDER_LABEL},!{CLUSTERCTL_LABEL}")
+    if (CAPI_GROUP, "Cluster") not in types:
+        try:
+            unlabelled.append(await client.get(CRD, f"clusters.{CAPI_GROUP}"))
+        except ApiError as e:
+            if not e.not_found:
+                raise
+    problems = []
+    seen = set()
+    for crd in unlabelled:
+        spec = crd["spec"]
+        key = (spec["group"], spec["names"]["kind"])
+        if key in seen or key in types:
+            continue
+        seen.add(key)
+        mtype = types_from_crds([crd])[key]
+        ns = namespace if mtype.namespaced else None
+        page = await client.request("GET", mtype.resource.path(ns), params={"limit": "1"})
+        if page.get("items"):
+            where = f"in namespace {namespace}" if ns else "in the source cluster"
+            problems.append(Problem(f"CustomResourceDefinition {crd['metadata']['name']}", "metadata.labels",
+                                    f"has no `{CLUSTERCTL_LABEL}` label, so the pivot cannot move its "
+                                    f"{mtype.kind} objects {where} (and there is no clusterctl inventory to tell)",
+                                    LABEL_FIX))
+    return problems
 
 
 async def list_type(client: Client, mtype: MoveType, namespace: str | None) -> list[JSON]:
@@ -76,11 +112,16 @@ async def _provider_secrets(client: Client, types: Mapping[GroupKind, MoveType],
 
 
 async def infrastructure_namespaces(client: Client, types: Mapping[GroupKind, MoveType]) -> list[str]:
-    """Namespaces of the infrastructure providers in the clusterctl inventory (Provider objects)."""
-    if (CLUSTERCTL_GROUP, "Provider") not in types:
-        return []
-    providers = await list_type(client, types[(CLUSTERCTL_GROUP, "Provider")], None)
-    return sorted({p["metadata"]["namespace"] for p in providers if p.get("type") == "InfrastructureProvider"})
+    """Namespaces of the infrastructure providers: from the clusterctl inventory (Provider objects) when there is
+    one, else from what a bundle install labels (the providers' Deployments, labelled `clusterctl.cluster.x-k8s.io`
+    and `cluster.x-k8s.io/provider: infrastructure-<name>`, as the upstream manifests and our bundle label them)."""
+    if (CLUSTERCTL_GROUP, "Provider") in types:
+        providers = await list_type(client, types[(CLUSTERCTL_GROUP, "Provider")], None)
+        if providers:
+            return sorted({p["metadata"]["namespace"] for p in providers if p.get("type") == "InfrastructureProvider"})
+    deployments = await client.list(DEPLOYMENT, label_selector=f"{CLUSTERCTL_LABEL},{PROVIDER_LABEL}")
+    return sorted({d["metadata"]["namespace"] for d in deployments
+                   if str(d["metadata"]["labels"].get(PROVIDER_LABEL, "")).startswith("infrastructure-")})
 
 
 async def external_classes(client: Client, types: Mapping[GroupKind, MoveType], objects: Iterable[JSON],

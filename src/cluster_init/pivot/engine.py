@@ -92,6 +92,7 @@ class Engine:
         self._t0 = time.monotonic()
         self._timings: dict[str, float] = {}
         self._paused_here: set[str] = set()  # source uids this run paused
+        self._unmovable: list[Problem] = []  # objects of unlabelled Cluster API kinds (refused)
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -185,7 +186,7 @@ class Engine:
         return state, problems
 
     async def _problems(self, plan: Plan, state_problems: list[Problem]) -> list[Problem]:
-        problems = await self._contract()
+        problems = self._unmovable + await self._contract()
         if self.target is not None:
             problems += await self._unserved(plan)
         pending = [n for n in plan.nodes if DELETE_FOR_MOVE not in n.annotations]
@@ -516,6 +517,7 @@ class Engine:
     async def _types(self) -> None:
         if self.source is not None:
             self.types = await discovery.move_types(self.source)
+            self._unmovable = await discovery.unmovable(self.source, self.types, self.options.namespace)
         else:
             assert self.target is not None
             self.types = await discovery.move_types(self.target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # Set by a provider install on its CRDs: the move discovers its types from these (Cluster API contract).
 CLUSTERCTL_LABEL = "clusterctl.cluster.x-k8s.io"
+PROVIDER_LABEL = "cluster.x-k8s.io/provider"  # set by the providers' own manifests (and clusterctl): `<type>-<name>`
 MOVE_LABEL = "clusterctl.cluster.x-k8s.io/move"  # on a CRD or an object: move it even without owners
 MOVE_HIERARCHY_LABEL = "clusterctl.cluster.x-k8s.io/move-hierarchy"  # ...and everything it owns
 
