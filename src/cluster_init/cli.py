@@ -9,8 +9,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
-    from types import ModuleType
-
 EPILOG = """\
 examples:
   cluster-init validate environment-values/kubeadm-capd
@@ -43,7 +41,7 @@ def _formatter() -> Callable[..., argparse.HelpFormatter]:
 def _parser() -> argparse.ArgumentParser:
     import argparse
 
-    from cluster_init.commands import COMMANDS, args
+    from cluster_init.commands import NAMES, args, command
 
     parser = argparse.ArgumentParser(
         prog="cluster-init",
@@ -52,11 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=_formatter())
     args.debug_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        p = sub.add_parser(command.NAME, help=command.SUMMARY, formatter_class=_formatter(),
-                           description=getattr(command, "DESCRIPTION", command.SUMMARY),
-                           epilog=getattr(command, "EPILOG", None) or f"example:\n  {command.EXAMPLE}")
-        command.arguments(p)
+    for module in map(command, NAMES):
+        p = sub.add_parser(module.NAME, help=module.SUMMARY, formatter_class=_formatter(),
+                           description=getattr(module, "DESCRIPTION", module.SUMMARY),
+                           epilog=getattr(module, "EPILOG", None) or f"example:\n  {module.EXAMPLE}")
+        module.arguments(p)
         args.debug_flag(p)
     return parser
 
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    from cluster_init.commands import OFFLINE, plan
+    from cluster_init.commands import OFFLINE, command, plan
 
     if argv[:1] and argv[0] in OFFLINE:
         from cluster_init.paths import check_bundle_root
@@ -103,7 +101,7 @@ def _dispatch(argv: list[str]) -> int:
     plan.start_early(argv)  # helm starts on a plain `plan` command line before argparse loads
     try:
         args = _parser().parse_args(argv)
-        code: int = _command(args.command).run(args)
+        code: int = command(args.command).run(args)
         return code
     finally:
         plan.cancel_early()
@@ -139,9 +137,3 @@ def _exit_code(error: BaseException, debug: bool) -> int:
     output.problem("error", f"unexpected internal error ({summary}); the full trace is in {where}{hint}; "
                             "please report it")
     return 1
-
-
-def _command(name: str) -> ModuleType:
-    from cluster_init.commands import COMMANDS
-
-    return next(command for command in COMMANDS if name == command.NAME)

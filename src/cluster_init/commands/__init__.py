@@ -5,13 +5,21 @@
 - `run(args) -> int`: runs it; bad input raises `errors.InputError` (exit 2), a runtime failure
   `errors.RuntimeFailure` (exit 1); `cli.py` turns those (and anything unexpected) into exit codes.
 
-Modules here import only what argparse needs at the top: `--help` loads them all; what a command runs on is
-imported inside its `run`.
+Modules here import almost nothing at the top (not even argparse): `plan` starts helm from this package before
+argparse is loaded, and `--help` loads them all; what a command runs on is imported inside its `run`.
 """
 
 from __future__ import annotations
 
-from cluster_init.commands import pivot, plan, render, validate
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
 
-COMMANDS = (validate, plan, render, pivot)
+NAMES = ("validate", "plan", "render", "pivot")
 OFFLINE = ("validate", "plan", "render")  # commands that touch no cluster
+
+
+def command(name: str) -> ModuleType:
+    import importlib
+
+    return importlib.import_module(f"cluster_init.commands.{name}")

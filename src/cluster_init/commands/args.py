@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from cluster_init.environment import Environment
 
 DNS_LABEL_MAX = 63
@@ -40,12 +40,15 @@ def valid_environment(args: argparse.Namespace, *, warn: bool = True) -> Environ
 
 def debug_flag(parser: argparse.ArgumentParser) -> None:
     """--debug is read from argv by the top-level handler (it must work even when parsing fails)."""
+    import argparse
+
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="on an unexpected error, print the full trace")
 
 
 def namespace(text: str) -> str:
     """A Kubernetes namespace: a DNS-1123 label, so nothing else can reach the generated YAML."""
+    import argparse
     import re
 
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", text) or len(text) > DNS_LABEL_MAX:
@@ -56,6 +59,7 @@ def namespace(text: str) -> str:
 
 def seconds(text: str) -> float:
     """A duration in seconds: finite, not negative, at most a week (larger ones overflow timers)."""
+    import argparse
     import math
 
     try:
@@ -69,6 +73,8 @@ def seconds(text: str) -> float:
 
 def count(text: str) -> int:
     """A count of requests in flight: at least 1 (0 would wait forever)."""
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
