@@ -108,17 +108,26 @@ def wait_ready(kubeconfig: Path, timeout: float) -> None:
     raise BuildError(f"not ready after {timeout:.0f}s: {'; '.join(pending)}")
 
 
-PULL_MARKS = ("PullImage", "fetch failed", "failed to pull")  # what containerd logs when it reaches for a registry
+FAILED_PULL = ("fetch failed", "failed to pull", "failed to resolve")  # containerd reaching for what is not here
 
 
-def pulled_images(name: str) -> list[str]:
-    """Images containerd on the nodes pulled from a registry (the offline stack must never need one)."""
-    pulls = []
+def containerd_log(name: str) -> list[str]:
+    lines = []
     for node_name in kind("get", "nodes", "--name", name).split():
         log = subprocess.run(["docker", "exec", node_name, "journalctl", "-u", "containerd", "--no-pager"],
                              capture_output=True, text=True, check=False).stdout
-        pulls += [line for line in log.splitlines() if any(s in line for s in PULL_MARKS)]
-    return pulls
+        lines += log.splitlines()
+    return lines
+
+
+def pulled_images(name: str) -> list[str]:
+    """Every image pull containerd logged (a cluster on the preloaded node image needs none)."""
+    return [line for line in containerd_log(name) if "PullImage" in line or any(m in line for m in FAILED_PULL)]
+
+
+def failed_pulls(name: str) -> list[str]:
+    """Pulls that did not find their image in the local registry (it would have gone to the internet)."""
+    return [line for line in containerd_log(name) if any(m in line for m in FAILED_PULL)]
 
 
 def down(name: str) -> None:

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from testenv.build import VERSIONS_FILE, ensure_binaries
+from testenv.build import ensure_binaries
 from testenv.crds import module_dir
-from testenv.stack import gobuild, images
+from testenv.stack import gobuild, images, registry
 from testenv.stack.gobuild import GoBinary
 from testenv.stack.host import lacks_sys_resource, runc_wrapper, stack_dir
 from testenv.stack.progress import step
+from testenv.stack.versions import pins, stack
 
 NODE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "conntrack", "iptables", "nftables", "iproute2", "ethtool",
                  "util-linux", "mount", "kmod", "libseccomp2", "pigz", "fuse-overlayfs", "e2fsprogs", "bash",
@@ -34,12 +32,6 @@ K8S_REGISTRY = "registry.k8s.io"
 MOUNT_HOOK = "/kind/bin/mount-product-files.sh"  # kind's createContainer hook (files/kind/bin)
 
 
-@cache
-def pins() -> dict[str, Any]:
-    table: dict[str, Any] = yaml.safe_load(VERSIONS_FILE.read_text())
-    return table
-
-
 def kubernetes_version() -> str:
     return str(pins()["upstreams"]["kubernetes"]["version"])
 
@@ -49,19 +41,14 @@ def node_tag() -> str:
     return f"{pin['url']}:{pin['version']}"
 
 
-def _stack(name: str) -> dict[str, Any]:
-    entry: dict[str, Any] = pins()["stack"][name]
-    return entry
-
-
 def _bin(name: str, pin: str, package: str, **kw: Any) -> GoBinary:
-    entry = _stack(pin)
+    entry = stack(pin)
     return GoBinary(name, entry["module"], entry["version"], package, **kw)
 
 
 def runtime_binaries() -> dict[str, Path]:
     """containerd, its shim, ctr, runc (cgo, seccomp) and crictl, at kind's pins."""
-    containerd = _stack("containerd")
+    containerd = stack("containerd")
     stamp = (f"-X github.com/containerd/containerd/v2/version.Version={containerd['version']}",)
     tags = ("no_btrfs", "no_devmapper", "no_zfs", "no_aufs")
     built = {
@@ -69,7 +56,7 @@ def runtime_binaries() -> dict[str, Path]:
                                   tags=tags, ldflags=stamp))
         for name in ("containerd", "containerd-shim-runc-v2", "ctr")
     }
-    runc = _stack("runc")
+    runc = stack("runc")
     built["runc"] = gobuild.ensure(_bin("runc", "runc", "github.com/opencontainers/runc", cgo=True, tags=("seccomp",),
                                         ldflags=(f"-X main.version={runc['version'].lstrip('v')}",)))
     built["crictl"] = gobuild.ensure(_bin("crictl", "crictl", "sigs.k8s.io/cri-tools/cmd/crictl"))
@@ -85,7 +72,7 @@ def cni_plugins() -> dict[str, Path]:
 
 def pause_binary() -> Path:
     """pause, compiled static from the C source in the pinned Kubernetes module (as upstream builds it)."""
-    version = _stack("pause")["version"]
+    version = stack("pause")["version"]
     out = stack_dir() / "bin" / f"pause-{version}" / "pause"
     if out.is_file():
         return out
@@ -107,22 +94,22 @@ def control_plane_images() -> list[str]:
     tags.append(images.build(f"{K8S_REGISTRY}/kube-proxy:{version}",
                              f"FROM {net}\nCOPY kube-proxy /usr/local/bin/kube-proxy\n",
                              {"kube-proxy": bins / "kube-proxy"}))
-    etcd = _stack("etcd")
+    etcd = stack("etcd")
     etcd_bin = gobuild.ensure(GoBinary("etcd", etcd["module"], etcd["version"], etcd["module"],
                                        ldflags=(f"-X go.etcd.io/etcd/api/v3/version.GitSHA={etcd['version']}",)))
     tags.append(images.static_image(f"{K8S_REGISTRY}/etcd:{etcd['image_tag']}", etcd_bin, "/usr/local/bin/etcd"))
-    coredns = _stack("coredns")
+    coredns = stack("coredns")
     coredns_bin = gobuild.ensure(_bin("coredns", "coredns", "github.com/coredns/coredns"))
     tags.append(images.static_image(f"{K8S_REGISTRY}/coredns/coredns:{coredns['version']}", coredns_bin,
                                     "/usr/local/bin/coredns"))
-    pause = _stack("pause")["version"]
+    pause = stack("pause")["version"]
     tags.append(images.static_image(f"{K8S_REGISTRY}/pause:{pause}", pause_binary(), "/usr/local/bin/pause"))
     tags.append(kube_router_image())
     return tags
 
 
 def kube_router_image() -> str:
-    router = _stack("kube-router")
+    router = stack("kube-router")
     binary = gobuild.ensure(_bin("kube-router", "kube-router",
                                  "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
                                  ldflags=(f"-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version="
@@ -138,7 +125,9 @@ def base_image() -> str:
     """kind's base image: its files on a Debian rootfs, with the runtime built here."""
     kind_files = module_dir("sigs.k8s.io/kind", str(pins()["tools"]["kind"]["version"])) / "images" / "base" / "files"
     rootfs = images.rootfs_image(NODE_PACKAGES)
-    files: dict[str, Path] = {"files": kind_files}
+    mirrors = stack_dir() / "certs.d"
+    registry.containerd_mirrors(mirrors)
+    files: dict[str, Path] = {"files": kind_files, "certs.d": mirrors}
     files |= {f"bin/{name}": path for name, path in runtime_binaries().items()}
     files |= {f"cni/{name}": path for name, path in cni_plugins().items()}
     runc_target = "/usr/local/sbin/runc"
@@ -152,6 +141,7 @@ COPY files/ /
 COPY bin/containerd bin/containerd-shim-runc-v2 bin/ctr bin/crictl /usr/local/bin/
 COPY bin/runc {runc_target}
 COPY cni/ /opt/cni/bin/
+COPY certs.d/ /etc/containerd/certs.d/
 {"COPY bin/runc-wrapper /usr/local/sbin/runc" if runc_target != "/usr/local/sbin/runc" else ""}
 RUN chmod 755 /kind /kind/bin \\
  && find /lib/systemd/system/sysinit.target.wants/ -name systemd-tmpfiles-setup.service -delete \\
@@ -162,6 +152,8 @@ RUN chmod 755 /kind /kind/bin \\
  && systemctl enable kubelet.service containerd.service undo-mount-hacks.service \\
  && systemctl mask systemd-binfmt.service \\
  && mkdir -p /etc/kubernetes/manifests \\
+ && printf '\\n[plugins."io.containerd.grpc.v1.cri".registry]\\n  config_path = "/etc/containerd/certs.d"\\n' \\
+    >> /etc/containerd/config.toml \\
  && ctr oci spec \\
     | jq '.hooks.createContainer[.hooks.createContainer|length] |= . + {{"path": "{MOUNT_HOOK}"}}' \\
     | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json
@@ -175,7 +167,7 @@ ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 def default_cni_manifest() -> str:
     """kube-router as kind's default CNI: kind templates {{ .PodSubnet }} into /kind/manifests/default-cni.yaml."""
     return (Path(__file__).resolve().parent / "manifests" / "kube-router.yaml").read_text().replace(
-        "KUBE_ROUTER_IMAGE", f"docker.io/cloudnativelabs/kube-router:{_stack('kube-router')['version']}")
+        "KUBE_ROUTER_IMAGE", f"docker.io/cloudnativelabs/kube-router:{stack('kube-router')['version']}")
 
 
 def node_image() -> str:
@@ -197,7 +189,7 @@ def node_image() -> str:
 def import_script(expected: int) -> str:
     """Run inside the node container: containerd started, every image imported as kind's builder does it
     (not unpacked: that needs mounts; pinned: the kubelet never evicts them), the sandbox image set."""
-    pause = f"{K8S_REGISTRY}/pause:{_stack('pause')['version']}"
+    pause = f"{K8S_REGISTRY}/pause:{stack('pause')['version']}"
     return (
         "set -euo pipefail\n"
         f"sed -i 's#sandbox_image = .*#sandbox_image = \"{pause}\"#' /etc/containerd/config.toml\n"

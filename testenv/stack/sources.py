@@ -1,0 +1,121 @@
+"""The upstream sources the chart reads, served from the stack's registry as Flux OCI artifacts.
+
+Users' Flux fetches the Cluster API and provider `config/` trees from git at the pinned tags, and the
+Flux install from ghcr.io's flux-manifests artifact. Here both come from the Go module zips of the
+same versions (the module proxy is the only registry with them), pushed to the local registry under
+`sources/<upstream>:<version>`, with the repository's layout kept so the units' paths stay as they are.
+The chart reaches them through its own overrides (`upstreams.<name>.kind/url/insecure`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from cluster_init import tools
+from testenv.build import BuildError
+from testenv.crds import module_dir
+from testenv.stack import oci
+from testenv.stack.progress import step
+from testenv.stack.registry import NAME, PORT, ensure_registry
+from testenv.stack.versions import pins, upstream
+
+# Per upstream git repository: (Go module, the repository folder it holds) and the folders the units use.
+TREES: dict[str, list[tuple[str, str, list[str]]]] = {
+    "cluster-api": [("sigs.k8s.io/cluster-api", "", ["core/config", "bootstrap/kubeadm/config",
+                                                     "controlplane/kubeadm/config"]),
+                    ("sigs.k8s.io/cluster-api/test", "test", ["infrastructure/docker/config"])],
+    "cluster-api-provider-rke2": [("github.com/rancher/cluster-api-provider-rke2", "",
+                                   ["bootstrap/config", "controlplane/config"])],
+    "cluster-api-provider-openstack": [("sigs.k8s.io/cluster-api-provider-openstack", "", ["config"])],
+    "openstack-resource-controller": [("github.com/k-orc/openstack-resource-controller/v2", "", ["config"])],
+}
+FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller")
+
+
+def source_repo(name: str) -> str:
+    return f"sources/{name}"
+
+
+def in_cluster_url(name: str) -> str:
+    """The OCIRepository URL of an upstream's artifact, as the kind nodes and pods reach the registry."""
+    return f"oci://{NAME}:{PORT}/{source_repo(name)}"
+
+
+def tree_files(name: str) -> dict[str, bytes]:
+    version = upstream(name)["version"]
+    files: dict[str, bytes] = {}
+    for module, prefix, folders in TREES[name]:
+        root = module_dir(module, version)
+        for rel, data in oci.folder_files(root, folders).items():
+            files[f"{prefix}/{rel}" if prefix else rel] = data
+    return files
+
+
+def flux_install() -> bytes:
+    """Flux's install as its own manifests/install assembles it, from the controllers' config trees at the
+    versions upstreams.flux ships (its bases fetch them from release URLs). notification-controller is left
+    out: no version of it that Flux v2.9 ships is served (403)."""
+    versions = pins()["twin"]["flux-controllers"]
+    flux2 = module_dir("github.com/fluxcd/flux2/v2", upstream("flux")["version"])
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "manifests"
+        shutil.copytree(flux2 / "manifests", work)
+        for path in work.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        for name in FLUX_CONTROLLERS:
+            config = module_dir(f"github.com/fluxcd/{name}", versions[name]) / "config"
+            base = work / "bases" / name
+            (base / f"{name}.crds.yaml").write_text(_kustomize(config / "crd"))
+            (base / f"{name}.deployment.yaml").write_text(_kustomize(config / "manager"))
+            text = (base / "kustomization.yaml").read_text()
+            for kind in ("crds", "deployment"):
+                text = text.replace(f"https://github.com/fluxcd/{name}/releases/download/{versions[name]}/"
+                                    f"{name}.{kind}.yaml", f"{name}.{kind}.yaml")
+            if "https://" in text:
+                raise BuildError(f"flux2 {name} base still fetches from a URL:\n{text}")
+            (base / "kustomization.yaml").write_text(text)
+        install = work / "install" / "kustomization.yaml"
+        text = install.read_text()
+        for left_out in ("notification-controller", "image-reflector-controller", "image-automation-controller",
+                         "source-watcher"):
+            text = text.replace(f"  - ../bases/{left_out}\n", "")
+        install.write_text(text)
+        return _kustomize(work / "install").encode()
+
+
+def _kustomize(folder: Path) -> str:
+    proc = tools.run("kustomize", ["build", str(folder)])
+    if proc.returncode != 0:
+        raise BuildError(f"kustomize build {folder} failed: {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def publish() -> dict[str, str]:
+    """Every upstream source in the local registry; returns upstream name -> in-cluster OCI URL."""
+    address = ensure_registry()
+    urls = {}
+    for name in TREES:
+        version = upstream(name)["version"]
+        with step(f"source {name} {version}"):
+            oci.push_artifact(address, source_repo(name), version, tree_files(name), source=name)
+        urls[name] = in_cluster_url(name)
+    with step(f"source flux {upstream('flux')['version']}"):
+        oci.push_artifact(address, source_repo("flux"), upstream("flux")["version"],
+                          {"install.yaml": flux_install()}, source="flux")
+    urls["flux"] = in_cluster_url("flux")
+    return urls
+
+
+def kubectl_apply(kubeconfig: Path, manifest: bytes) -> None:
+    """Server-side apply of a manifest stream (the stack's own Flux install on a bootstrap cluster)."""
+    from testenv.build import ensure_binaries
+
+    kubectl = ensure_binaries(names=("kubectl",)) / "kubectl"
+    proc = subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", "apply", "--server-side",
+                           "--field-manager=cluster-init-testenv", "-f", "-"], input=manifest, capture_output=True,
+                          check=False, timeout=300)
+    if proc.returncode != 0:
+        raise BuildError(f"kubectl apply failed: {proc.stderr.decode(errors='replace')[-2000:]}")
