@@ -79,8 +79,22 @@ def cluster_api() -> list[Controller]:
     ]
 
 
+def cert_manager() -> list[Controller]:
+    """cert-manager at CERT_MANAGER_STACK_VERSION (see above), its images named as its chart names them."""
+    module, version = "github.com/cert-manager/cert-manager", CERT_MANAGER_STACK_VERSION
+    registry = _up("cert-manager")["image_registry"]
+    stamp = (f"-X github.com/cert-manager/cert-manager/pkg/util.AppVersion={version}",)
+    # image name -> command: v1.11's startup API check is `ctl`; the bundle's values name its image
+    # cert-manager-startupapicheck (the name it has had since v1.15), so that is the name it gets here.
+    commands = {"controller": "controller", "webhook": "webhook", "cainjector": "cainjector",
+                "startupapicheck": "ctl"}
+    return [Controller(f"{registry}/cert-manager-{image}", version,
+                       GoBinary(f"cert-manager-{command}", module, version, f"{module}/cmd/{command}", ldflags=stamp))
+            for image, command in commands.items()]
+
+
 def all_controllers() -> list[Controller]:
-    return flux() + cluster_api()
+    return flux() + cluster_api() + cert_manager()
 
 
 def ensure_image(controller: Controller) -> str:

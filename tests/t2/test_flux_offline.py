@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from testenv.stack import cluster, controllers, host, registry, sources
+from cluster_init.flux import substitute
+from testenv.stack import charts, cluster, controllers, host, registry, sources
 from testenv.stack.versions import upstream
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.t2
 
@@ -66,12 +69,37 @@ def test_every_mirrored_source_is_ready(kubeconfig: Path) -> None:
                   "spec": {"url": url, "insecure": True, "interval": "10m",
                            "ref": {"tag": upstream(name)["version"]}}}
         sources.kubectl_apply(kubeconfig, json.dumps(source).encode())
+    wait_for("OCIRepositories Ready", lambda: ready(kubeconfig, "ocirepositories", set(urls)))
 
-    def not_ready() -> str | None:
-        items = json.loads(cluster.kubectl(kubeconfig, "get", "ocirepositories", "-n", "flux-system",
-                                           "-o", "json"))["items"]
-        ready = {o["metadata"]["name"] for o in items
-                 if any(c["type"] == "Ready" and c["status"] == "True" for c in o["status"].get("conditions", []))}
-        return ", ".join(sorted(set(urls) - ready)) or None
 
-    wait_for("OCIRepositories Ready", not_ready)
+def ready(kubeconfig: Path, resource: str, names: set[str]) -> str | None:
+    """Which of these Flux objects (in flux-system) are not Ready yet, with their message."""
+    items = json.loads(cluster.kubectl(kubeconfig, "get", resource, "-n", "flux-system", "-o", "json"))["items"]
+    conditions = {i["metadata"]["name"]: {c["type"]: c for c in i.get("status", {}).get("conditions", [])}
+                  for i in items}
+    pending = []
+    for name in sorted(names):
+        condition = conditions.get(name, {}).get("Ready")
+        if condition is None or condition["status"] != "True":
+            pending.append(f"{name}: {condition.get('message', '') if condition else 'not reconciled yet'}")
+    return "; ".join(pending) or None
+
+
+def test_the_cert_manager_unit_installs_from_the_local_registry(kubeconfig: Path) -> None:
+    """The bundle's own cert-manager HelmRelease, with the stack's cert-manager (see charts.py) from the
+    local registry: chart, CRDs and images; Ready means helm-controller saw every workload Ready."""
+    registry.push([controllers.ensure_image(c) for c in controllers.cert_manager()])
+    repository = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                  "metadata": {"name": "cert-manager", "namespace": "flux-system"},
+                  "spec": {"type": "oci", "url": charts.publish(), "insecure": True, "interval": "10m"}}
+    variables = {"CLUSTER_INIT_NAMESPACE": "flux-system", "CERT_MANAGER_CHART": "cert-manager",
+                 "CERT_MANAGER_VERSION": controllers.CERT_MANAGER_STACK_VERSION,
+                 "CERT_MANAGER_IMAGE_REGISTRY": upstream("cert-manager")["image_registry"]}
+    release = yaml.safe_load(substitute((ROOT / "kustomize-components/cert-manager/helmrelease.yaml").read_text(),
+                                        variables))
+    release["spec"]["values"]["installCRDs"] = True  # cert-manager v1.11's name for crds.enabled
+    for obj in (repository, release):
+        sources.kubectl_apply(kubeconfig, json.dumps(obj).encode())
+    wait_for("cert-manager HelmRelease Ready", lambda: ready(kubeconfig, "helmreleases", {"cert-manager"}),
+             timeout=300)
+    assert cluster.failed_pulls(NAME) == []
