@@ -8,6 +8,7 @@ modules. Every OCIRepository the chart would create for a mirrored upstream beco
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cluster_init import environment, helm, tools
 from cluster_init.flux import substitute
 from testenv.stack import charts, cluster, controllers, host, registry, sources
 from testenv.stack.versions import upstream
@@ -102,4 +104,37 @@ def test_the_cert_manager_unit_installs_from_the_local_registry(kubeconfig: Path
         sources.kubectl_apply(kubeconfig, json.dumps(obj).encode())
     wait_for("cert-manager HelmRelease Ready", lambda: ready(kubeconfig, "helmreleases", {"cert-manager"}),
              timeout=300)
+    assert cluster.failed_pulls(NAME) == []
+
+
+PROVIDER_UNITS = ("capi-core", "capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker")
+
+
+def offline_variables(tmp: Path) -> dict[str, str]:
+    """The chart's unit variables for kubeadm-capd with the stack's mirrors set through the chart's own
+    `upstreams` overrides, as `helm template` renders them (the cluster-init-vars ConfigMap)."""
+    env_dir = tmp / "kubeadm-capd-offline"
+    shutil.copytree(ROOT / "environment-values" / "kubeadm-capd", env_dir)
+    mirrors = {name: {"kind": "OCIRepository", "url": sources.in_cluster_url(name), "insecure": True}
+               for name in sources.TREES}
+    with (env_dir / "values.yaml").open("a") as values:
+        values.write(yaml.safe_dump({"upstreams": mirrors}))
+    objects = helm.template(environment.load(env_dir), "bootstrap", "flux-system")
+    data: dict[str, str] = next(o["data"] for o in objects if o["metadata"]["name"] == "cluster-init-vars")
+    return data
+
+
+def test_provider_units_reconcile_from_the_local_registry(kubeconfig: Path, tmp_path: Path) -> None:
+    """Each Cluster API provider unit's child Kustomization, built from our components and substituted with the
+    chart's variables as Flux does, applies the upstream provider from the mirrored source: its controllers
+    run from the local registry and the Kustomization is Ready (its health checks passed)."""
+    registry.push([controllers.ensure_image(c) for c in controllers.cluster_api()])
+    sources.publish()
+    variables = offline_variables(tmp_path)
+    for unit in PROVIDER_UNITS:
+        built = tools.run("kustomize", ["build", str(ROOT / "kustomize-components" / unit)])
+        assert built.returncode == 0, built.stderr
+        sources.kubectl_apply(kubeconfig, substitute(built.stdout, variables).encode())
+    children = {f"{unit}-components" for unit in PROVIDER_UNITS}
+    wait_for("provider units Ready", lambda: ready(kubeconfig, "kustomizations", children), timeout=600)
     assert cluster.failed_pulls(NAME) == []
