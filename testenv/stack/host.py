@@ -77,23 +77,18 @@ def runc_wrapper() -> Path:
     return wrapper
 
 
-def docker_answers() -> bool:
+def default_runtime() -> str | None:
+    """dockerd's default runtime, or None when no dockerd answers."""
     proc = subprocess.run(["docker", "info", "--format", "{{.DefaultRuntime}}"], capture_output=True, text=True,
                           check=False, timeout=30)
-    return proc.returncode == 0
-
-
-def default_runtime() -> str:
-    proc = subprocess.run(["docker", "info", "--format", "{{.DefaultRuntime}}"], capture_output=True, text=True,
-                          check=True, timeout=30)
-    return proc.stdout.strip()
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def ensure_dockerd(timeout: float = 60.0) -> None:
     """A dockerd that answers, started in the background (logs in the stack dir) when none runs."""
     wrapped = lacks_sys_resource()
-    if docker_answers():
-        if wrapped and default_runtime() != RUNTIME:
+    if (runtime := default_runtime()) is not None:
+        if wrapped and runtime != RUNTIME:
             raise HostError(f"dockerd runs without the `{RUNTIME}` runtime, and this machine lacks CAP_SYS_RESOURCE: "
                             "stop dockerd and run the stack again, so that it starts dockerd with the runtime")
         return
@@ -108,7 +103,7 @@ def ensure_dockerd(timeout: float = 60.0) -> None:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not docker_answers():
+        while default_runtime() is None:
             if proc.poll() is not None:
                 raise HostError(f"dockerd exited with {proc.returncode}; see {log}")
             if time.monotonic() > deadline:

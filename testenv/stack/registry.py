@@ -93,7 +93,7 @@ def mirror_path(ref: str) -> str:
 
 
 def push(refs: list[str]) -> None:
-    """Push local images into the registry, each under its upstream name (skipped when already there)."""
+    """Push local images into the registry, each under its upstream name (layers already there are not sent)."""
     address = ensure_registry()
     for ref in refs:
         local = f"{address.replace('127.0.0.1', 'localhost')}/{mirror_path(ref)}"
