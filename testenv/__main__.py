@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("gomod", help="regenerate testenv/go/go.mod and go.sum from versions.yaml (twin:)")
     stack = sub.add_parser("stack", help="the offline stack (T2): dockerd, the kind node image, kind clusters")
     stack.add_argument("action", choices=("build", "up", "down"),
-                       help="build: install and start what is missing, build the node image; "
+                       help="build: install and start what is missing, build the node image and the "
+                            "controllers' images, publish images, sources and charts to the local registry; "
                             "up: a kind cluster on it (prints KUBECONFIG=...); down: delete that cluster")
     stack.add_argument("--name", default="cluster-init-stack", help="kind cluster name (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -65,12 +66,15 @@ def _pinned_crd_files() -> list[Path]:
 
 
 def _stack(action: str, name: str) -> int:
-    from testenv.stack import cluster, host, node
+    from testenv.stack import charts, cluster, controllers, host, node, registry, sources
 
     try:
         host.ensure_host()
-        if action == "build":
+        if action == "build":  # everything the T2 tier uses, so a later run only pays for what changed
             print(node.node_image())
+            registry.push([controllers.ensure_image(c) for c in controllers.all_controllers()])
+            for url in [*sources.publish().values(), charts.publish()]:
+                print(url)
         elif action == "up":
             print(f"KUBECONFIG={cluster.up(name)}")
         else:
