@@ -93,8 +93,26 @@ def cert_manager() -> list[Controller]:
             for image, command in commands.items()]
 
 
+def other_providers() -> list[Controller]:
+    """CAPRKE2 (bootstrap, control plane), CAPO and ORC: the providers of the rke2 and capo environments."""
+    rke2, capo, orc = _up("cluster-api-provider-rke2"), _up("cluster-api-provider-openstack"), _up(
+        "openstack-resource-controller")
+    no_sumdb = tuple(sorted(p["module"] for p in pins()["upstreams"].values() if p.get("gonosumdb")))
+    out = [Controller(f"{rke2['image_registry']}/cluster-api-provider-rke2-{part}", rke2["version"],
+                      GoBinary(f"cluster-api-provider-rke2-{part}", rke2["module"], rke2["version"],
+                               f"{rke2['module']}/{part}"))
+           for part in ("bootstrap", "controlplane")]
+    out.append(Controller(f"{capo['image_registry']}/capi-openstack-controller", capo["version"],
+                          GoBinary("capi-openstack-controller", capo["module"], capo["version"], capo["module"],
+                                   no_sumdb=no_sumdb)))
+    out.append(Controller(f"{orc['image_registry']}/openstack-resource-controller", orc["version"],
+                          GoBinary("openstack-resource-controller", orc["module"], orc["version"],
+                                   f"{orc['module']}/cmd/manager", no_sumdb=no_sumdb)))
+    return out
+
+
 def all_controllers() -> list[Controller]:
-    return flux() + cluster_api() + cert_manager()
+    return flux() + cluster_api() + cert_manager() + other_providers()
 
 
 def ensure_image(controller: Controller) -> str:

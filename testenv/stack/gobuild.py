@@ -29,7 +29,7 @@ class GoBinary:
     tags: tuple[str, ...] = ()
     ldflags: tuple[str, ...] = ()  # extra -X flags, e.g. the version stamp upstream's Makefile injects
     replaces: tuple[tuple[str, str], ...] = ()  # (module, version): nested modules upstream takes from ./
-    no_sumdb: bool = False  # the module has no checksum-database record
+    no_sumdb: tuple[str, ...] = ()  # module paths without a checksum-database record (the pin table says which)
 
     @property
     def path(self) -> Path:
@@ -54,7 +54,7 @@ def _go(binary: GoBinary, cwd: Path, *args: str) -> None:
     env = {**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=mod -buildvcs=false",
            "CGO_ENABLED": "1" if binary.cgo else "0"}
     if binary.no_sumdb:
-        env["GONOSUMDB"] = binary.module
+        env["GONOSUMDB"] = ",".join(binary.no_sumdb)
     proc = subprocess.run([go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise BuildError(f"{binary.name} {binary.version}: go {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
