@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from testenv.build import BuildError, ensure_binaries
@@ -49,13 +50,33 @@ def exists(name: str) -> bool:
     return name in kind("get", "clusters").split()
 
 
-def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> str:
+def kubectl(kubeconfig: Path, *args: str, timeout: float = 60, stdin: str | None = None) -> str:
     binary = ensure_binaries(names=("kubectl",)) / "kubectl"
-    proc = subprocess.run([str(binary), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
-                          check=False, timeout=timeout)
+    proc = subprocess.run([str(binary), f"--kubeconfig={kubeconfig}", *args], input=stdin, capture_output=True,
+                          text=True, check=False, timeout=timeout)
     if proc.returncode != 0:
         raise BuildError(f"kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()[-1000:]}")
     return proc.stdout
+
+
+def apply(kubeconfig: Path, manifest: str) -> None:
+    """Server-side apply of a manifest stream, as the stack's own field manager."""
+    kubectl(kubeconfig, "apply", "--server-side", "--field-manager=cluster-init-testenv", "-f", "-",
+            timeout=300, stdin=manifest)
+
+
+def wait_until(what: str, missing: Callable[[], str | None], timeout: float = 180) -> None:
+    """Poll `missing` (None when done, else what is still missing) until done or the deadline."""
+    deadline, last = time.monotonic() + timeout, "not asked yet"
+    while time.monotonic() < deadline:
+        try:
+            last = missing() or ""
+        except BuildError as e:  # the API server may still be starting
+            last = str(e)
+        if not last:
+            return
+        time.sleep(1)
+    raise BuildError(f"{what}: not done after {timeout:.0f}s: {last}")
 
 
 def up(name: str, timeout: float = 300) -> Path:
@@ -95,17 +116,7 @@ def not_ready(kubeconfig: Path) -> list[str]:
 
 
 def wait_ready(kubeconfig: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    pending = ["not asked yet"]
-    while time.monotonic() < deadline:
-        try:
-            pending = not_ready(kubeconfig)
-        except BuildError as e:  # the API server may still be starting
-            pending = [str(e)]
-        if not pending:
-            return
-        time.sleep(1)
-    raise BuildError(f"not ready after {timeout:.0f}s: {'; '.join(pending)}")
+    wait_until("cluster ready", lambda: "; ".join(not_ready(kubeconfig)) or None, timeout)
 
 
 FAILED_PULL = ("fetch failed", "failed to pull", "failed to resolve")  # containerd reaching for what is not here

@@ -10,7 +10,6 @@ The chart reaches them through its own overrides (`upstreams.<name>.kind/url/ins
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -108,14 +107,3 @@ def publish() -> dict[str, str]:
     urls["flux"] = in_cluster_url("flux")
     return urls
 
-
-def kubectl_apply(kubeconfig: Path, manifest: bytes) -> None:
-    """Server-side apply of a manifest stream (the stack's own Flux install on a bootstrap cluster)."""
-    from testenv.build import ensure_binaries
-
-    kubectl = ensure_binaries(names=("kubectl",)) / "kubectl"
-    proc = subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", "apply", "--server-side",
-                           "--field-manager=cluster-init-testenv", "-f", "-"], input=manifest, capture_output=True,
-                          check=False, timeout=300)
-    if proc.returncode != 0:
-        raise BuildError(f"kubectl apply failed: {proc.stderr.decode(errors='replace')[-2000:]}")

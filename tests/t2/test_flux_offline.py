@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,21 +33,10 @@ def kubeconfig() -> Iterator[Path]:
     cluster.down(NAME)
     try:
         config = cluster.up(NAME)
-        sources.kubectl_apply(config, sources.flux_install())
+        cluster.apply(config, sources.flux_install().decode())
         yield config
     finally:
         cluster.down(NAME)
-
-
-def wait_for(what: str, check: Callable[[], str | None], timeout: float = 180) -> None:
-    """Poll `check` (None when done, else what is still missing) until done or the deadline."""
-    deadline, missing = time.monotonic() + timeout, "not checked"
-    while time.monotonic() < deadline:
-        missing = check() or ""
-        if not missing:
-            return
-        time.sleep(1)
-    raise AssertionError(f"{what} not done after {timeout:.0f}s: {missing}")
 
 
 def unavailable_deployments(kubeconfig: Path) -> str | None:
@@ -59,7 +47,7 @@ def unavailable_deployments(kubeconfig: Path) -> str | None:
 
 
 def test_flux_controllers_run_from_the_local_registry(kubeconfig: Path) -> None:
-    wait_for("Flux controllers available", lambda: unavailable_deployments(kubeconfig))
+    cluster.wait_until("Flux controllers available", lambda: unavailable_deployments(kubeconfig))
     assert cluster.failed_pulls(NAME) == []
 
 
@@ -70,8 +58,8 @@ def test_every_mirrored_source_is_ready(kubeconfig: Path) -> None:
                   "metadata": {"name": name, "namespace": "flux-system"},
                   "spec": {"url": url, "insecure": True, "interval": "10m",
                            "ref": {"tag": upstream(name)["version"]}}}
-        sources.kubectl_apply(kubeconfig, json.dumps(source).encode())
-    wait_for("OCIRepositories Ready", lambda: ready(kubeconfig, "ocirepositories", set(urls)))
+        cluster.apply(kubeconfig, json.dumps(source))
+    cluster.wait_until("OCIRepositories Ready", lambda: ready(kubeconfig, "ocirepositories", set(urls)))
 
 
 def ready(kubeconfig: Path, resource: str, names: set[str]) -> str | None:
@@ -101,9 +89,9 @@ def test_the_cert_manager_unit_installs_from_the_local_registry(kubeconfig: Path
                                         variables))
     release["spec"]["values"]["installCRDs"] = True  # cert-manager v1.11's name for crds.enabled
     for obj in (repository, release):
-        sources.kubectl_apply(kubeconfig, json.dumps(obj).encode())
-    wait_for("cert-manager HelmRelease Ready", lambda: ready(kubeconfig, "helmreleases", {"cert-manager"}),
-             timeout=300)
+        cluster.apply(kubeconfig, json.dumps(obj))
+    cluster.wait_until("cert-manager HelmRelease Ready",
+                       lambda: ready(kubeconfig, "helmreleases", {"cert-manager"}), timeout=300)
     assert cluster.failed_pulls(NAME) == []
 
 
@@ -134,7 +122,7 @@ def test_provider_units_reconcile_from_the_local_registry(kubeconfig: Path, tmp_
     for unit in PROVIDER_UNITS:
         built = tools.run("kustomize", ["build", str(ROOT / "kustomize-components" / unit)])
         assert built.returncode == 0, built.stderr
-        sources.kubectl_apply(kubeconfig, substitute(built.stdout, variables).encode())
+        cluster.apply(kubeconfig, substitute(built.stdout, variables))
     children = {f"{unit}-components" for unit in PROVIDER_UNITS}
-    wait_for("provider units Ready", lambda: ready(kubeconfig, "kustomizations", children), timeout=600)
+    cluster.wait_until("provider units Ready", lambda: ready(kubeconfig, "kustomizations", children), timeout=600)
     assert cluster.failed_pulls(NAME) == []
