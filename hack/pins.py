@@ -32,6 +32,7 @@ LABELS = {
     "kind-node": "kind node image",
     "helm": "helm (CLI)",
     "kustomize": "kustomize (CLI)",
+    "crane": "crane (CLI)",
     "kind": "kind (CLI)",
 }
 

@@ -1,8 +1,9 @@
-"""The real helm and kustomize binaries, built from their pinned Go modules into the user cache.
+"""The real helm, kustomize and crane binaries, built from their pinned Go modules into the user cache.
 
-`go install module@version` works for both (neither module carries `replace` directives), so the
-pinned version (`pins`) is all that is needed. Run `python -m cluster_init.tools install`
-(or `make setup`) once per machine.
+`go install module@version` works for all three (none of the modules carries `replace` directives), so the
+pinned version (`pins`) is all that is needed. crane (go-containerregistry) copies images and OCI artifacts
+for `mirror`: it reads the user's docker credentials and speaks plain HTTP to a registry only when told.
+Run `python -m cluster_init.tools install` (or `make setup`) once per machine.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ if TYPE_CHECKING:
 # Imports here stay light (no subprocess or pathlib until they are used): `plan` finds helm through
 # this module before anything else is loaded.
 
-TOOLS = ("helm", "kustomize")
+TOOLS = ("helm", "kustomize", "crane")
 
 # Linker flags that stamp the version into `helm version` (its build would otherwise say "v4.x").
 _VERSION_FLAGS = {"helm": "-X {module}/internal/version.version={version}"}
 
 
 def tool_path(name: str) -> str:
-    """The cached binary for the pinned version (CLUSTER_INIT_HELM / CLUSTER_INIT_KUSTOMIZE override)."""
+    """The cached binary for the pinned version (CLUSTER_INIT_HELM / _KUSTOMIZE / _CRANE override)."""
     if override := os.environ.get(f"CLUSTER_INIT_{name.upper()}"):
         return override
     return os.path.join(cache_dir(), "tools", f"{name}-{tool_version(name)}", name)
@@ -92,17 +93,17 @@ def timed_out(name: str, seconds: float) -> Exception:
                           "check the tool, or raise CLUSTER_INIT_TOOL_TIMEOUT")
 
 
-def run(name: str, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a tool and capture its output, within `timeout()`; the caller decides what a failure means.
-
-    The tool runs in its own process group, so a timeout also stops whatever it started.
+def run(name: str, args: list[str], stdin: str | None = None,
+        limit: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a tool and capture its output, within `limit` seconds (default `timeout()`); the caller decides
+    what a failure means. The tool runs in its own process group, so a timeout also stops whatever it started.
     """
     import signal
     import subprocess
 
     from cluster_init.errors import RuntimeFailure
 
-    argv, limit = [require(name), *args], timeout()
+    argv, limit = [require(name), *args], limit or timeout()
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
@@ -133,7 +134,7 @@ def install(name: str) -> Path:
     if path.is_file():
         return path
     if shutil.which("go") is None:
-        raise RuntimeFailure("go is not on PATH; install Go 1.26 to build helm and kustomize")
+        raise RuntimeFailure("go is not on PATH; install Go 1.26 to build helm, kustomize and crane")
     pin = tool_pin(name)
     ldflags = "-s -w " + _VERSION_FLAGS.get(name, "").format(module=pin["module"], version=pin["version"])
     path.parent.mkdir(parents=True, exist_ok=True)
