@@ -86,7 +86,7 @@ def test_every_unit_kustomization_is_complete(cli: Callable[..., Result], env: s
     variables = next(o["data"] for o in objects if o["metadata"]["name"] == "cluster-init-vars")
     for unit in units:
         spec = unit["spec"]
-        assert spec["sourceRef"] == {"kind": "GitRepository", "name": "cluster-init"}
+        assert spec["sourceRef"] == {"kind": "GitRepository", "name": "cluster-init"}  # the default source
         assert spec["prune"] in (True, False) and spec["wait"] is True and spec["timeout"]
         assert (ROOT / spec["path"]).is_dir(), spec["path"]
         assert [s["name"] for s in spec["postBuild"]["substituteFrom"]] == ["cluster-init-vars",
@@ -228,3 +228,47 @@ def test_an_upstream_served_from_an_oci_mirror(cli: Callable[..., Result], make_
     plain = next(o for o in rendered(cli, "kubeadm-capd") if o["metadata"]["name"] == "cluster-api"
                  and o["apiVersion"].startswith("source"))
     assert "insecure" not in plain["spec"]
+
+
+def test_this_repository_served_from_an_oci_registry(cli: Callable[..., Result], make_env: Callable[..., Path]) -> None:
+    """source.kind OCIRepository: the units read the files artifact, the bootstrap release takes the chart from
+    the Helm OCI chart of the same tag, with bootstrap.values.yaml as its first values layer (no values files
+    there), and the management cluster's release is told to do the same."""
+    values = (ROOT / "environment-values/kubeadm-capd/values.yaml").read_text() + (
+        "source: {kind: OCIRepository, url: 'oci://registry.test:5000/cluster-init', ref: 0.1.0-local-ab12,"
+        " insecure: true}\n")
+    objects = rendered(cli, make_env(values=values))
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    assert ("GitRepository", "cluster-init") not in by_name
+    files, chart = by_name["OCIRepository", "cluster-init"], by_name["OCIRepository", "cluster-init-chart"]
+    assert files["spec"]["url"] == "oci://registry.test:5000/cluster-init"
+    assert chart["spec"]["url"] == "oci://registry.test:5000/cluster-init/charts/telco-cloud-init"
+    assert files["spec"]["ref"] == chart["spec"]["ref"] == {"tag": "0.1.0-local-ab12"}
+    assert files["spec"]["insecure"] is True
+    assert chart["spec"]["layerSelector"]["operation"] == "copy"
+    release = by_name["HelmRelease", "telco-cloud-init"]["spec"]
+    assert release["chartRef"] == {"kind": "OCIRepository", "name": "cluster-init-chart"} and "chart" not in release
+    assert [v["name"] for v in release["valuesFrom"]] == ["cluster-init-bootstrap-values", "cluster-init-values",
+                                                          "cluster-init-secrets"]
+    layer = yaml.safe_load(by_name["ConfigMap", "cluster-init-bootstrap-values"]["data"]["values"])
+    assert layer["context"] == "bootstrap"
+    units = [o for o in objects if o["kind"] == "Kustomization" and "cluster-init/unit" in o["metadata"]["labels"]]
+    assert {u["spec"]["sourceRef"]["kind"] for u in units} == {"OCIRepository"}
+    management = by_name["Kustomization", "telco-cloud-init-management"]["spec"]
+    assert management["components"] == ["../oci"]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("{kind: OCIRepository, url: 'https://git.test/x.git', ref: v1}",
+     "source.url: `https://git.test/x.git` is not an oci:// URL"),
+    ("{kind: OCIRepository, url: 'oci://r.test/x', ref: 'refs/heads/main'}",
+     "source.ref: `refs/heads/main` is not an OCI tag"),
+    ("{url: 'oci://r.test/x', ref: v1}", "source.url: `oci://r.test/x` is not a git URL"),
+    ("{kind: Bucket, url: 'oci://r.test/x', ref: v1}",
+     "source.kind: `Bucket` is not allowed; use one of: GitRepository, OCIRepository"),
+])
+def test_a_source_of_the_wrong_shape_is_refused(cli: Callable[..., Result], make_env: Callable[..., Path],
+                                                source: str, expected: str) -> None:
+    values = (ROOT / "environment-values/kubeadm-capd/values.yaml").read_text() + f"source: {source}\n"
+    result = cli("validate", str(make_env(values=values)))
+    assert result.code == 2 and expected in result.err, result.err

@@ -11,10 +11,10 @@ import copy
 import os
 from typing import Any
 
-from cluster_init import flux, helm, plan, tools, yamlfile
+from cluster_init import flux, helm, paths, plan, tools, yamlfile
 from cluster_init.environment import Environment
 from cluster_init.errors import RuntimeFailure
-from cluster_init.paths import components_dir
+from cluster_init.paths import chart_dir, components_dir
 from cluster_init.values import merged
 
 MASK = "*** masked by cluster-init ***"
@@ -36,13 +36,34 @@ def manifests(env: Environment, context: str, namespace: str) -> list[dict[str, 
 
 
 def bootstrap_release(values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
-    """The telco-cloud-init/bootstrap component, with the three variables the CLI fills in itself."""
-    built = tools.run("kustomize", ["build", os.path.join(components_dir(), "telco-cloud-init", "bootstrap")])
+    """The chart's bootstrap release with the variables the CLI fills in itself: telco-cloud-init/bootstrap for
+    a git source; for an OCI one, telco-cloud-init/bootstrap-oci and the bootstrap values as a ConfigMap (a
+    chart from an OCIRepository takes no values files)."""
+    source = values["source"]
+    oci = source.get("kind") == "OCIRepository"
+    folder = os.path.join(components_dir(), "telco-cloud-init", "bootstrap-oci" if oci else "bootstrap")
+    built = tools.run("kustomize", ["build", folder])
     if built.returncode != 0:
-        raise RuntimeFailure(f"kustomize build of telco-cloud-init/bootstrap failed: {built.stderr.strip()}")
-    variables = {"CLUSTER_INIT_NAMESPACE": namespace, "CLUSTER_INIT_SOURCE_URL": values["source"]["url"],
-                 "CLUSTER_INIT_SOURCE_REF": values["source"]["ref"]}
-    return [flux.substitute_strings(obj, variables) for obj in yamlfile.objects("kustomize", built.stdout)]
+        raise RuntimeFailure(f"kustomize build of {paths.display(folder)} failed: {built.stderr.strip()}")
+    variables = {"CLUSTER_INIT_NAMESPACE": namespace, "CLUSTER_INIT_SOURCE_URL": source["url"],
+                 "CLUSTER_INIT_SOURCE_REF": source["ref"],
+                 "CLUSTER_INIT_SOURCE_INSECURE": "true" if source.get("insecure") else "false"}
+    objects = [_typed(flux.substitute_strings(obj, variables)) for obj in yamlfile.objects("kustomize", built.stdout)]
+    if oci:
+        with open(os.path.join(chart_dir(), "bootstrap.values.yaml"), encoding="utf-8") as f:
+            objects.insert(0, {"apiVersion": "v1", "kind": "ConfigMap",
+                               "metadata": {"name": "cluster-init-bootstrap-values", "namespace": namespace,
+                                            "labels": {"app.kubernetes.io/part-of": "cluster-init"}},
+                               "data": {"values": f.read()}})
+    return objects
+
+
+def _typed(obj: dict[str, Any]) -> dict[str, Any]:
+    """`insecure: ${VAR}` is a boolean once Flux substitutes the text; substituted as a string here, make it one."""
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and spec.get("insecure") in ("true", "false"):
+        spec["insecure"] = spec["insecure"] == "true"
+    return obj
 
 
 def mask(obj: dict[str, Any]) -> dict[str, Any]:
