@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from cluster_init import tools
+from cluster_init.upstream import TREES as TREES  # the one table of the modules making up each repository
 from testenv.build import BuildError
 from testenv.crds import module_dir
 from testenv.stack import oci
@@ -21,16 +22,6 @@ from testenv.stack.progress import step
 from testenv.stack.registry import NAME, PORT, ensure_registry
 from testenv.stack.versions import pins, upstream
 
-# Per upstream git repository: (Go module, the repository folder it holds) and the folders the units use.
-TREES: dict[str, list[tuple[str, str, list[str]]]] = {
-    "cluster-api": [("sigs.k8s.io/cluster-api", "", ["core/config", "bootstrap/kubeadm/config",
-                                                     "controlplane/kubeadm/config"]),
-                    ("sigs.k8s.io/cluster-api/test", "test", ["infrastructure/docker/config"])],
-    "cluster-api-provider-rke2": [("github.com/rancher/cluster-api-provider-rke2", "",
-                                   ["bootstrap/config", "controlplane/config"])],
-    "cluster-api-provider-openstack": [("sigs.k8s.io/cluster-api-provider-openstack", "", ["config"])],
-    "openstack-resource-controller": [("github.com/k-orc/openstack-resource-controller/v2", "", ["config"])],
-}
 FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller")
 
 
