@@ -15,8 +15,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 
-NAMES = ("validate", "plan", "render", "pivot")
-OFFLINE = ("validate", "plan", "render")  # commands that touch no cluster
+NAMES = ("validate", "plan", "render", "images", "pivot")
+OFFLINE = ("validate", "plan", "render", "images")  # commands that touch no cluster
 
 
 def command(name: str) -> ModuleType:
