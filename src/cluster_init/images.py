@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cluster_init import flux, helm, pins, render, tools, upstream, yamlfile
+from cluster_init import flux, helm, pins, plan, render, tools, upstream, yamlfile
 from cluster_init.environment import Environment
 from cluster_init.errors import RuntimeFailure
 from cluster_init.paths import bundle_root
@@ -62,7 +62,7 @@ def bill_of_materials(env: Environment, contexts: Sequence[str] = CONTEXTS,
         bom = _Bom(env, Path(work))
         bom.cli_install(namespace)
         for context in CONTEXTS:
-            bom.objects(helm.template(env, context, namespace), None, context)
+            bom.objects(helm.template(env, context, namespace), helm.RELEASE, context)
         return bom.artifacts(contexts)
 
 
@@ -167,7 +167,7 @@ class _Bom:
 
     # Objects, as Flux would apply them to `cluster`.
 
-    def objects(self, objs: list[dict[str, Any]], unit: str | None, cluster: str) -> None:
+    def objects(self, objs: list[dict[str, Any]], unit: str, cluster: str) -> None:
         for obj in objs:
             self.remember(obj, cluster)
         for obj in objs:
@@ -184,14 +184,15 @@ class _Bom:
             self.sources[(cluster, str(kind), name)] = (source_ref(str(kind), spec),
                                                         name if name in self.upstreams else None)
 
-    def one(self, obj: dict[str, Any], unit: str | None, cluster: str) -> None:
+    def one(self, obj: dict[str, Any], unit: str, cluster: str) -> None:
+        """One object applied to `cluster` on behalf of `unit` (a unit Kustomization names its own unit)."""
         api, kind = str(obj.get("apiVersion", "")), obj.get("kind")
         labels = (obj.get("metadata") or {}).get("labels") or {}
         if api.startswith("kustomize.toolkit.fluxcd.io/") and kind == "Kustomization":
-            self.kustomization(obj, str(labels.get("cluster-init/unit") or unit or CLI), cluster)
+            self.kustomization(obj, str(labels.get(plan.UNIT_LABEL) or unit), cluster)
         elif api.startswith("helm.toolkit.fluxcd.io/") and kind == "HelmRelease":
-            self.helm_release(obj, unit or CLI, cluster)
-        elif kind != "CustomResourceDefinition" and unit is not None:
+            self.helm_release(obj, unit, cluster)
+        elif kind != "CustomResourceDefinition":
             for image in pod_images(obj):
                 self.add("image", qualified(image), unit, [cluster])
             self.node_images(obj, unit)
@@ -208,7 +209,8 @@ class _Bom:
     def load_balancer_image(self, obj: dict[str, Any]) -> str:
         """`<imageRepository>/haproxy:<imageTag>` as CAPD makes it, its defaults read from the pinned CAPD."""
         spec = obj.get("spec") or {}
-        spec = (spec.get("template") or {}).get("spec") or spec if obj.get("kind") == "DockerClusterTemplate" else spec
+        if obj.get("kind") == "DockerClusterTemplate":
+            spec = (spec.get("template") or {}).get("spec") or {}
         given = spec.get("loadBalancer") or {}
         name, path = CAPD_LOAD_BALANCER
         entry = self.upstreams[name]
