@@ -2,7 +2,7 @@
 
 The child Flux Kustomizations name a path inside an upstream repository at the pinned tag; when an
 upstream moves its manifests (Cluster API v1.12 moved the core provider under core/), only a real
-reconcile would notice. The pinned trees come from the Go module proxy, as the CRDs do.
+reconcile would notice. The pinned trees come from the Go module proxy, read as `cluster-init images` reads them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cluster_init import pins, tools
-from testenv.crds import module_dir
+from cluster_init import pins, tools, upstream
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.t1
@@ -24,15 +23,10 @@ CHILDREN = sorted(ROOT.glob("kustomize-components/*/components.yaml"))
 
 
 def upstream_tree(source: str, path: str) -> Path:
-    """The folder `path` of upstream `source`'s repository at its pin, from the Go module cache.
-
-    A repository's nested Go modules are separate zips: Cluster API's `test/` is sigs.k8s.io/cluster-api/test.
-    """
+    """The folder `path` of upstream `source`'s repository at its pin, from the module zips (the product's own
+    reader: a repository's nested Go modules are separate zips, e.g. Cluster API's `test/`)."""
     pin = PINS[source]
-    module, relative = pin["module"], path.removeprefix("./")
-    if source == "cluster-api" and relative.startswith("test/"):
-        module, relative = f"{module}/test", relative.removeprefix("test/")
-    return module_dir(module, pin["version"]) / relative
+    return upstream.repository_path(source, pin["module"], pin["version"], path)
 
 
 @pytest.mark.parametrize("components", CHILDREN, ids=lambda p: p.parent.name)
