@@ -21,18 +21,27 @@ MASK = "*** masked by cluster-init ***"
 
 
 def manifests(env: Environment, context: str, namespace: str) -> list[dict[str, Any]]:
-    objects: list[dict[str, Any]] = []
-    if context == "bootstrap":
-        objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    objects = cli_objects(env, namespace) if context == "bootstrap" else environment_objects(env, namespace)
+    rendered = helm.template(env, context, namespace)
+    plan.units(rendered, env.values.where)  # refuses unit paths that leave the repository
+    return [mask(o) for o in objects + rendered]
+
+
+def cli_objects(env: Environment, namespace: str) -> list[dict[str, Any]]:
+    """What the CLI applies to the bootstrap cluster itself (unmasked): Flux does the rest."""
+    namespace_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    return [namespace_object, *environment_objects(env, namespace),
+            *bootstrap_release(merged(env, "bootstrap"), namespace)]
+
+
+def environment_objects(env: Environment, namespace: str) -> list[dict[str, Any]]:
+    """The environment's values ConfigMap and secrets Secret, in the release's namespace."""
+    objects = []
     for obj in env.objects:
         placed = copy.deepcopy(obj)
         placed["metadata"]["namespace"] = namespace
         objects.append(placed)
-    if context == "bootstrap":
-        objects += bootstrap_release(merged(env, context), namespace)
-    rendered = helm.template(env, context, namespace)
-    plan.units(rendered, env.values.where)  # refuses unit paths that leave the repository
-    return [mask(o) for o in objects + rendered]
+    return objects
 
 
 def bootstrap_release(values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:

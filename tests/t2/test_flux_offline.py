@@ -1,8 +1,9 @@
-"""T2: Flux, built here and served from the stack's registry, reconciles the upstream sources the chart reads.
+"""T2: Flux, built here and served from the stack's registry, reconciles the chart and the upstream sources.
 
 The kind nodes pull Flux's images through containerd's mirror config from the local registry; the
 Cluster API and provider trees and Flux's own install are OCI artifacts there, made from the pinned
-modules. Every OCIRepository the chart would create for a mirrored upstream becomes Ready.
+modules. Every OCIRepository the chart would create for a mirrored upstream becomes Ready; then the chart's
+own bootstrap release, from this repository pushed to that registry, installs the providers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster_init import environment, helm, tools
-from cluster_init.flux import substitute
+from cluster_init import environment, publish, render
 from testenv.stack import charts, cluster, controllers, host, registry, sources
 from testenv.stack.versions import upstream
 from tests.conftest import ROOT
@@ -62,9 +62,9 @@ def test_every_mirrored_source_is_ready(kubeconfig: Path) -> None:
     cluster.wait_until("OCIRepositories Ready", lambda: ready(kubeconfig, "ocirepositories", set(urls)))
 
 
-def ready(kubeconfig: Path, resource: str, names: set[str]) -> str | None:
-    """Which of these Flux objects (in flux-system) are not Ready yet, with their message."""
-    items = json.loads(cluster.kubectl(kubeconfig, "get", resource, "-n", "flux-system", "-o", "json"))["items"]
+def ready(kubeconfig: Path, resource: str, names: set[str], namespace: str = "flux-system") -> str | None:
+    """Which of these Flux objects are not Ready yet, with their message."""
+    items = json.loads(cluster.kubectl(kubeconfig, "get", resource, "-n", namespace, "-o", "json"))["items"]
     conditions = {i["metadata"]["name"]: {c["type"]: c for c in i.get("status", {}).get("conditions", [])}
                   for i in items}
     pending = []
@@ -75,54 +75,55 @@ def ready(kubeconfig: Path, resource: str, names: set[str]) -> str | None:
     return "; ".join(pending) or None
 
 
-def test_the_cert_manager_unit_installs_from_the_local_registry(kubeconfig: Path) -> None:
-    """The bundle's own cert-manager HelmRelease, with the stack's cert-manager (see charts.py) from the
-    local registry: chart, CRDs and images; Ready means helm-controller saw every workload Ready."""
-    registry.push([controllers.ensure_image(c) for c in controllers.cert_manager()])
-    repository = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-                  "metadata": {"name": "cert-manager", "namespace": "flux-system"},
-                  "spec": {"type": "oci", "url": charts.publish(), "insecure": True, "interval": "10m"}}
-    variables = {"CLUSTER_INIT_NAMESPACE": "flux-system", "CERT_MANAGER_CHART": "cert-manager",
-                 "CERT_MANAGER_VERSION": controllers.CERT_MANAGER_STACK_VERSION,
-                 "CERT_MANAGER_IMAGE_REGISTRY": upstream("cert-manager")["image_registry"]}
-    release = yaml.safe_load(substitute((ROOT / "kustomize-components/cert-manager/helmrelease.yaml").read_text(),
-                                        variables))
-    release["spec"]["values"]["installCRDs"] = True  # cert-manager v1.11's name for crds.enabled
-    for obj in (repository, release):
-        cluster.apply(kubeconfig, json.dumps(obj))
-    cluster.wait_until("cert-manager HelmRelease Ready",
-                       lambda: ready(kubeconfig, "helmreleases", {"cert-manager"}), timeout=300)
-    assert cluster.failed_pulls(NAME) == []
+NAMESPACE = "cluster-init"
+PROVIDER_UNITS = {"cert-manager", "capi-core", "capi-bootstrap-kubeadm", "capi-controlplane-kubeadm",
+                  "capi-infra-docker"}
 
 
-PROVIDER_UNITS = ("capi-core", "capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker")
-
-
-def offline_variables(tmp: Path) -> dict[str, str]:
-    """The chart's unit variables for kubeadm-capd with the stack's mirrors set through the chart's own
-    `upstreams` overrides, as `helm template` renders them (the cluster-init-vars ConfigMap)."""
+def offline_environment(tmp: Path, tag: str) -> Path:
+    """kubeadm-capd with the stack's mirrors set through the chart's own overrides, as an air-gapped user
+    sets them: this repository and every upstream from the local registry. Stack deviations: cert-manager
+    v1.11.5 (see charts.py) with v1.11's name for crds.enabled, patched through the unit's `patches`; the
+    management cluster's unit is suspended (the tier ends with its providers Ready)."""
     env_dir = tmp / "kubeadm-capd-offline"
     shutil.copytree(ROOT / "environment-values" / "kubeadm-capd", env_dir)
-    mirrors = {name: {"kind": "OCIRepository", "url": sources.in_cluster_url(name), "insecure": True}
-               for name in sources.TREES}
+    registry_url = f"oci://{registry.NAME}:{registry.PORT}"
+    upstreams: dict[str, dict[str, object]] = {
+        name: {"kind": "OCIRepository", "url": sources.in_cluster_url(name), "insecure": True}
+        for name in (*sources.TREES, "flux")}
+    upstreams["cert-manager"] = {"url": f"{registry_url}/charts", "insecure": True,
+                                 "version": controllers.CERT_MANAGER_STACK_VERSION}
+    install_crds = [{"op": "add", "path": "/spec/values/installCRDs", "value": True}]
+    offline = {
+        "source": {"kind": "OCIRepository", "url": f"{registry_url}/cluster-init", "ref": tag, "insecure": True},
+        "upstreams": upstreams,
+        "units": {"cert-manager": {"patches": [{"target": {"kind": "HelmRelease", "name": "cert-manager"},
+                                                "patch": json.dumps(install_crds)}]},
+                  "management-cluster": {"suspend": True}},
+    }
     with (env_dir / "values.yaml").open("a") as values:
-        values.write(yaml.safe_dump({"upstreams": mirrors}))
-    objects = helm.template(environment.load(env_dir), "bootstrap", "flux-system")
-    data: dict[str, str] = next(o["data"] for o in objects if o["metadata"]["name"] == "cluster-init-vars")
-    return data
+        values.write(yaml.safe_dump(offline))
+    return env_dir
 
 
-def test_provider_units_reconcile_from_the_local_registry(kubeconfig: Path, tmp_path: Path) -> None:
-    """Each Cluster API provider unit's child Kustomization, built from our components and substituted with the
-    chart's variables as Flux does, applies the upstream provider from the mirrored source: its controllers
-    run from the local registry and the Kustomization is Ready (its health checks passed)."""
-    registry.push([controllers.ensure_image(c) for c in controllers.cluster_api()])
+def test_the_chart_reconciles_the_providers_from_the_local_registry(kubeconfig: Path, tmp_path: Path) -> None:
+    """The chart's bootstrap HelmRelease for kubeadm-capd, from this repository pushed to the local registry
+    (source.kind OCIRepository), with what the CLI applies itself: its units install cert-manager, Cluster API
+    core, the kubeadm providers and CAPD, each Ready (Flux's health checks passed: real pods running), and no
+    pull ever fails, since every image the bundle asks for is in the local registry."""
+    registry.push([controllers.ensure_image(c) for c in controllers.cert_manager() + controllers.cluster_api()])
     sources.publish()
-    variables = offline_variables(tmp_path)
-    for unit in PROVIDER_UNITS:
-        built = tools.run("kustomize", ["build", str(ROOT / "kustomize-components" / unit)])
-        assert built.returncode == 0, built.stderr
-        cluster.apply(kubeconfig, substitute(built.stdout, variables))
-    children = {f"{unit}-components" for unit in PROVIDER_UNITS}
-    cluster.wait_until("provider units Ready", lambda: ready(kubeconfig, "kustomizations", children), timeout=600)
+    charts.publish()
+    published = publish.publish(f"127.0.0.1:{registry.HOST_PORT}/cluster-init", insecure=True)
+    env = environment.load(offline_environment(tmp_path, published.tag))
+    for obj in render.cli_objects(env, NAMESPACE):
+        cluster.apply(kubeconfig, json.dumps(obj))
+    cluster.wait_until("the chart's release Ready",
+                       lambda: ready(kubeconfig, "helmreleases", {"telco-cloud-init"}, NAMESPACE), timeout=300)
+    cluster.wait_until("provider units Ready",
+                       lambda: ready(kubeconfig, "kustomizations", PROVIDER_UNITS, NAMESPACE), timeout=900)
+    units = json.loads(cluster.kubectl(kubeconfig, "get", "kustomizations", "-n", NAMESPACE, "-o", "json"))["items"]
+    suspended = {u["metadata"]["name"] for u in units if u["spec"].get("suspend")}
+    assert suspended == {"management-cluster"}
+    assert {"pivot", "telco-cloud-init-management"} <= {u["metadata"]["name"] for u in units}
     assert cluster.failed_pulls(NAME) == []
