@@ -136,6 +136,13 @@ def pulled_images(name: str) -> list[str]:
     return [line for line in containerd_log(name) if "PullImage" in line or any(m in line for m in FAILED_PULL)]
 
 
+def pulled_image_names(name: str) -> set[str]:
+    """The references the nodes' containerd was asked to pull (`PullImage "ref"` in its log)."""
+    import re
+
+    return {m.group(1) for line in pulled_images(name) if (m := re.search(r'PullImage \\?"([^"\\]+)', line))}
+
+
 def failed_pulls(name: str) -> list[str]:
     """Pulls that did not find their image in the local registry (it would have gone to the internet)."""
     return [line for line in containerd_log(name) if any(m in line for m in FAILED_PULL)]

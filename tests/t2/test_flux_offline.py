@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster_init import environment, publish, render
+from cluster_init import environment, images, publish, render
 from testenv.stack import charts, cluster, controllers, host, registry, sources
 from testenv.stack.versions import upstream
 from tests.conftest import ROOT
@@ -127,3 +127,20 @@ def test_the_chart_reconciles_the_providers_from_the_local_registry(kubeconfig: 
     assert suspended == {"management-cluster"}
     assert {"pivot", "telco-cloud-init-management"} <= {u["metadata"]["name"] for u in units}
     assert cluster.failed_pulls(NAME) == []
+    assert_images_lists_what_was_pulled(tmp_path)
+
+
+def assert_images_lists_what_was_pulled(tmp: Path) -> None:
+    """`cluster-init images` for the bootstrap cluster names every image its nodes pulled. The listing is of the
+    same environment with the product's cert-manager pin: the stack's one named deviation (charts.py) is mapped
+    back to it."""
+    env_dir = offline_environment(tmp / "pinned", "0.1.0-local-0")
+    values = yaml.safe_load((env_dir / "values.yaml").read_text())
+    del values["upstreams"]["cert-manager"]["version"]
+    (env_dir / "values.yaml").write_text(yaml.safe_dump(values))
+    listed = {a.ref for a in images.bill_of_materials(environment.load(env_dir), ("bootstrap",)) if a.kind == "image"}
+    stack, pinned = controllers.CERT_MANAGER_STACK_VERSION, upstream("cert-manager")["version"]
+    pulled = {ref.replace(f":{stack}", f":{pinned}") if "/cert-manager-" in ref else ref
+              for ref in cluster.pulled_image_names(NAME)}
+    assert len(pulled) >= 10, pulled  # Flux, cert-manager and four Cluster API providers
+    assert pulled <= listed, f"pulled but not listed by `cluster-init images`: {sorted(pulled - listed)}"
