@@ -66,13 +66,14 @@ def _pinned_crd_files() -> list[Path]:
 
 
 def _stack(action: str, name: str) -> int:
-    from testenv.stack import charts, cluster, controllers, host, node, registry, sources
+    from testenv.stack import charts, cluster, controllers, host, loadbalancer, node, registry, sources
 
     try:
         host.ensure_host()
         if action == "build":  # everything the T2 tier uses, so a later run only pays for what changed
             print(node.node_image())
             registry.push([controllers.ensure_image(c) for c in controllers.all_controllers()])
+            registry.push([loadbalancer.image(), node.kube_router_image()])  # what the bundle names beyond them
             for url in [*sources.publish().values(), charts.publish()]:
                 print(url)
         elif action == "up":

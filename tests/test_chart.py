@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cluster_init import pins, tools
+from cluster_init import flux, pins, tools
 from tests.conftest import CONTEXTS, ENVIRONMENTS, ROOT, Result
 
 pytestmark = pytest.mark.t0
@@ -71,6 +71,53 @@ def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) ->
     assert units["management-cluster"]["path"] == "./kustomize-components/management-cluster/capd-kubeadm"
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_kubeadm_management_clusters_get_a_cni_before_flux(cli: Callable[..., Result], env: str) -> None:
+    """kubeadm nodes stay NotReady without a CNI, so Flux (and the pivot after it) waits for the cni unit, which
+    runs against the management cluster and, on its own release, keeps running there. RKE2 ships its own."""
+    bootstrap = {u["name"]: u for u in plan(cli, env, "bootstrap")["units"]}
+    management = {u["name"]: u for u in plan(cli, env, "management")["units"]}
+    if env.startswith("rke2"):
+        assert "cni" not in bootstrap and "cni" not in management
+        assert bootstrap["management-cluster-flux"]["depends_on"] == ["management-cluster"]
+        return
+    assert bootstrap["cni"]["target"] == management["cni"]["target"] == "management"
+    assert bootstrap["cni"]["depends_on"] == ["management-cluster"] and management["cni"]["depends_on"] == []
+    assert bootstrap["cni"]["path"] == "./kustomize-components/cni-kube-router"
+    assert bootstrap["management-cluster-flux"]["depends_on"] == ["management-cluster", "cni"]
+
+
+def built(folder: str, variables: dict[str, str]) -> list[dict[str, Any]]:
+    """A component built with kustomize and substituted as Flux does it."""
+    result = tools.run("kustomize", ["build", str(ROOT / "kustomize-components" / folder)])
+    assert result.returncode == 0, result.stderr
+    return [flux.substitute_strings(d, variables) for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_images_the_bundle_names_follow_the_pins_and_overrides(cli: Callable[..., Result],
+                                                              make_env: Callable[..., Path]) -> None:
+    """CAPD's load balancer and kube-router are named by the bundle from versions.yaml, so a mirror serves them."""
+    upstreams = pins.pins()["upstreams"]
+    lb, router = upstreams["capd-load-balancer"], upstreams["kube-router"]
+    mirror = make_env(values="""\
+        cluster: {name: mgmt, infra_provider: capd, bootstrap_provider: kubeadm,
+                  control_plane_replicas: 1, worker_replicas: 0}
+        upstreams:
+          capd-load-balancer: {image_registry: mirror.test:5000/kindest}
+          kube-router: {image_registry: mirror.test:5000/cnl}
+        """)
+    for env, lb_registry, router_registry in (
+            ("kubeadm-capd", lb["image_registry"], router["image_registry"]),
+            (mirror, "mirror.test:5000/kindest", "mirror.test:5000/cnl")):
+        variables = next(o for o in rendered(cli, env) if o["metadata"]["name"] == "cluster-init-vars")["data"]
+        docker = next(o for o in built("management-cluster/capd-kubeadm", variables) if o["kind"] == "DockerCluster")
+        assert docker["spec"]["loadBalancer"] == {"imageRepository": lb_registry, "imageTag": lb["version"]}
+        daemonset = next(o for o in built("cni-kube-router", variables) if o["kind"] == "DaemonSet")
+        pod = daemonset["spec"]["template"]["spec"]
+        assert {c["image"] for c in pod["containers"] + pod["initContainers"]} == {
+            f"{router_registry}/kube-router:{router['version']}"}
+
+
 def rendered(cli: Callable[..., Result], env: Path | str, context: str = "bootstrap") -> list[dict[str, Any]]:
     result = cli("render", str(ROOT / "environment-values" / env), "--context", context)
     assert result.code == 0, result.err
@@ -91,7 +138,7 @@ def test_every_unit_kustomization_is_complete(cli: Callable[..., Result], env: s
         assert (ROOT / spec["path"]).is_dir(), spec["path"]
         assert [s["name"] for s in spec["postBuild"]["substituteFrom"]] == ["cluster-init-vars",
                                                                             "cluster-init-secret-vars"]
-        remote = unit["metadata"]["name"] in {"management-cluster-configs", "telco-cloud-init-management"}
+        remote = unit["metadata"]["name"] in {"management-cluster-configs", "telco-cloud-init-management", "cni"}
         assert ("kubeConfig" in spec) == (remote and context == "bootstrap")
         assert child_sources(ROOT / spec["path"], variables) <= sources, \
             f"{spec['path']} needs a source the chart lacks"

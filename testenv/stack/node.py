@@ -4,7 +4,8 @@ kind's builder fetches pause, etcd, coredns and kindnetd from registries, so it 
 Instead: a base image (a Debian rootfs with kind's `images/base/files`, containerd, runc, crictl and
 the CNI plugins built from their pinned modules), then the node image (kubeadm, kubelet and kubectl,
 `/kind/version`, the default CNI manifest, and every control-plane image imported into containerd and
-pinned), committed with kind's entrypoint. The CNI is kube-router (kindnetd is not served).
+pinned), committed with kind's entrypoint. The CNI is the product's kube-router (kindnetd is not
+served); the default storage is local-path-provisioner, as in kind (storage.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 
 from testenv.build import ensure_binaries
 from testenv.crds import module_dir
-from testenv.stack import gobuild, images, registry
+from testenv.stack import gobuild, images, registry, storage
 from testenv.stack.gobuild import GoBinary
 from testenv.stack.host import lacks_sys_resource, runc_wrapper, stack_dir
 from testenv.stack.progress import step
-from testenv.stack.versions import pins, stack
+from testenv.stack.versions import pins, stack, upstream
 
 NODE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "conntrack", "iptables", "nftables", "iproute2", "ethtool",
                  "util-linux", "mount", "kmod", "libseccomp2", "pigz", "fuse-overlayfs", "e2fsprogs", "bash",
@@ -30,6 +31,7 @@ NETWORK_PACKAGES = ("iptables", "ipset", "iproute2", "conntrack", "kmod", "bash"
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "ptp")
 K8S_REGISTRY = "registry.k8s.io"
 MOUNT_HOOK = "/kind/bin/mount-product-files.sh"  # kind's createContainer hook (files/kind/bin)
+CNI_MANIFEST = Path(__file__).resolve().parents[2] / "kustomize-components" / "cni-kube-router" / "kube-router.yaml"
 
 
 def kubernetes_version() -> str:
@@ -85,7 +87,8 @@ def pause_binary() -> Path:
 
 
 def control_plane_images() -> list[str]:
-    """Every image kubeadm asks for at the pinned Kubernetes, plus kube-router, tagged as upstream names them."""
+    """Every image kubeadm asks for at the pinned Kubernetes, plus kube-router and kind's default storage,
+    tagged as upstream names them."""
     version = kubernetes_version()
     bins = ensure_binaries(names=("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"))
     tags = [images.static_image(f"{K8S_REGISTRY}/{name}:{version}", bins / name, f"/usr/local/bin/{name}")
@@ -105,17 +108,22 @@ def control_plane_images() -> list[str]:
     pause = stack("pause")["version"]
     tags.append(images.static_image(f"{K8S_REGISTRY}/pause:{pause}", pause_binary(), "/usr/local/bin/pause"))
     tags.append(kube_router_image())
-    return tags
+    return tags + storage.storage_images(net)
+
+
+def kube_router_ref() -> str:
+    """The image the product's cni unit names (upstreams.kube-router)."""
+    pin = upstream("kube-router")
+    return f"{pin['image_registry']}/kube-router:{pin['version']}"
 
 
 def kube_router_image() -> str:
-    router = stack("kube-router")
-    binary = gobuild.ensure(_bin("kube-router", "kube-router",
-                                 "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",
-                                 ldflags=(f"-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version="
-                                          f"{router['version']}",)))
+    pin = upstream("kube-router")
+    module, version = pin["module"], pin["version"]
+    binary = gobuild.ensure(GoBinary("kube-router", module, version, f"{module}/cmd/kube-router",
+                                     ldflags=(f"-X {module}/pkg/version.Version={version}",)))
     net = images.rootfs_image(NETWORK_PACKAGES)
-    return images.build(f"docker.io/cloudnativelabs/kube-router:{router['version']}",
+    return images.build(kube_router_ref(),
                         f"FROM {net}\nCOPY kube-router /usr/local/bin/kube-router\n"
                         'ENTRYPOINT ["/usr/local/bin/kube-router"]\n',
                         {"kube-router": binary})
@@ -165,9 +173,11 @@ ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 
 
 def default_cni_manifest() -> str:
-    """kube-router as kind's default CNI: kind templates {{ .PodSubnet }} into /kind/manifests/default-cni.yaml."""
-    return (Path(__file__).resolve().parent / "manifests" / "kube-router.yaml").read_text().replace(
-        "KUBE_ROUTER_IMAGE", f"docker.io/cloudnativelabs/kube-router:{stack('kube-router')['version']}")
+    """The product's cni unit as kind's default CNI (/kind/manifests/default-cni.yaml), its two variables
+    filled in from the pin as the chart fills them in for Flux."""
+    pin = upstream("kube-router")
+    return CNI_MANIFEST.read_text().replace("${KUBE_ROUTER_IMAGE_REGISTRY}", pin["image_registry"]).replace(
+        "${KUBE_ROUTER_VERSION}", pin["version"])
 
 
 def node_image() -> str:
@@ -178,7 +188,8 @@ def node_image() -> str:
     tar = images.save(preload, stack_dir() / "node-images.tar")
     tag = node_tag()
     key = images.digest(base, images.image_input(base), [(t, images.image_input(t)) for t in preload],
-                        images.fingerprint(bins), default_cni_manifest(), import_script(len(preload)))
+                        images.fingerprint(bins), default_cni_manifest(), storage.manifest(),
+                        import_script(len(preload)))
     if images.image_input(tag) == key:
         return tag
     with step(f"node image {tag}"):
@@ -211,9 +222,11 @@ def _assemble(base: str, bins: Path, tar: Path, tag: str, key: str, expected: in
         with tempfile.TemporaryDirectory(dir=stack_dir()) as tmp:
             (Path(tmp) / "version").write_text(kubernetes_version())
             (Path(tmp) / "default-cni.yaml").write_text(default_cni_manifest())
+            (Path(tmp) / "default-storage.yaml").write_text(storage.manifest())
             images.docker("exec", container, "mkdir", "-p", "/kind/manifests")
             images.docker("cp", f"{tmp}/version", f"{container}:/kind/version")
-            images.docker("cp", f"{tmp}/default-cni.yaml", f"{container}:/kind/manifests/default-cni.yaml")
+            for manifest in ("default-cni.yaml", "default-storage.yaml"):
+                images.docker("cp", f"{tmp}/{manifest}", f"{container}:/kind/manifests/{manifest}")
         images.docker("cp", str(tar), f"{container}:/kind/images.tar")
         images.docker("exec", container, "bash", "-c", import_script(expected))
         images.docker("commit", "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',

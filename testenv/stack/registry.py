@@ -111,8 +111,11 @@ def hosts_toml(upstream: str) -> str:
 
 
 def containerd_mirrors(root: Path) -> None:
-    """Write /etc/containerd/certs.d/<upstream>/hosts.toml for each mirrored registry under `root`."""
+    """Write /etc/containerd/certs.d/<upstream>/hosts.toml for each mirrored registry under `root`, leaving
+    files that already say the same untouched (images are keyed by their files' mtimes)."""
     for upstream in MIRRORED:
         folder = root / upstream
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "hosts.toml").write_text(hosts_toml(upstream))
+        hosts = folder / "hosts.toml"
+        if not hosts.is_file() or hosts.read_text() != hosts_toml(upstream):
+            hosts.write_text(hosts_toml(upstream))

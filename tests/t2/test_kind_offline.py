@@ -58,3 +58,49 @@ def test_a_pod_gets_an_address_and_resolves_services(kubeconfig: Path) -> None:
     assert phase == "Succeeded", logs
     assert "10.96.0.1" in logs
     assert pod["status"]["podIP"].startswith("10.244.")
+
+
+PVC_PROBE = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: storage-probe, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: storage-probe, namespace: default}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: probe
+      image: IMAGE
+      imagePullPolicy: Never
+      command: [/bin/sh, -c, "echo written > /data/probe && cat /data/probe"]
+      volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+    - {name: data, persistentVolumeClaim: {claimName: storage-probe}}
+"""
+
+
+def test_default_storage_binds_a_claim(kubeconfig: Path) -> None:
+    """kind's default storage (local-path-provisioner, built here): the default class provisions a volume that
+    a pod writes to, with no image pulled."""
+    classes = json.loads(cluster.kubectl(kubeconfig, "get", "storageclass", "-o", "json"))["items"]
+    default = [c for c in classes
+               if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
+    assert [(c["metadata"]["name"], c["provisioner"]) for c in default] == [("standard", "rancher.io/local-path")]
+    cluster.apply(kubeconfig, PVC_PROBE.replace("IMAGE", node.kube_router_ref()))
+
+    def pending() -> str | None:
+        pod = json.loads(cluster.kubectl(kubeconfig, "get", "pod", "storage-probe", "-o", "json"))
+        phase = pod["status"].get("phase", "")
+        assert phase != "Failed", cluster.kubectl(kubeconfig, "logs", "storage-probe")
+        return None if phase == "Succeeded" else f"pod storage-probe {phase}"
+
+    cluster.wait_until("a pod on a local-path volume", pending, timeout=180)
+    claim = json.loads(cluster.kubectl(kubeconfig, "get", "pvc", "storage-probe", "-o", "json"))
+    assert claim["status"]["phase"] == "Bound"
+    assert cluster.kubectl(kubeconfig, "logs", "storage-probe").strip() == "written"
+    assert cluster.failed_pulls(NAME) == []
