@@ -16,6 +16,7 @@ examples:
   cluster-init plan environment-values/kubeadm-capd -o dot | dot -Tsvg > units.svg
   cluster-init render environment-values/kubeadm-capd > bootstrap.yaml
   cluster-init images environment-values/kubeadm-capd --context bootstrap -o json
+  cluster-init mirror environment-values/kubeadm-capd --to registry.example:5000/mirror > mirror-values.yaml
   cluster-init pivot --from-kubeconfig bootstrap.kubeconfig --to-kubeconfig mgmt.kubeconfig --dry-run
 
 exit codes: 0 success, 1 runtime failure, 2 bad input (one line per problem:

@@ -132,11 +132,11 @@ def _step(artifact: Artifact, upstreams: dict[str, dict[str, Any]], to: str) -> 
 
 def _source_step(artifact: Artifact, upstreams: dict[str, dict[str, Any]], to: str) -> Step | str:
     name, version = artifact.upstream, artifact.version
-    if name is None or version is None:
+    entry = upstreams.get(name or "", {})
+    kind, url = entry.get("kind"), str(entry.get("url", ""))
+    if not kind or version is None:  # not a pinned Flux source: this project's own repository
         return (f"source {artifact.ref}: the bundle's own repository is not mirrored; "
                 "serve it from your git mirror, or push it with `bootstrap --source local`")
-    entry = upstreams.get(name, {})
-    kind, url = entry.get("kind"), str(entry.get("url", ""))
     target = f"{to}/sources/{name}:{tag(version)}"
     if kind == "HelmRepository":
         return f"source {artifact.ref}: a Helm repository; its chart is mirrored under charts/"
@@ -274,17 +274,19 @@ def progress_line(total: int) -> Callable[[int, Result], None]:
 
 def values(results: Sequence[Result], upstreams: dict[str, dict[str, Any]], to: str,
            insecure: bool) -> dict[str, Any]:
-    """The `upstreams:` overrides (and kubeadm's image repository) that point the chart at the mirror."""
-    images = [r.step.artifact.ref for r in results if r.step.artifact.kind == "image"]
+    """The values that point the chart at the mirror: `upstreams` overrides, and CAPD's node image."""
+    images = [image_path(r.step.artifact.ref) for r in results if r.step.artifact.kind == "image"]
     used = {r.step.artifact.upstream for r in results if r.step.artifact.kind != "image"}
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Any] = {"upstreams": {}}
     for name, entry in sorted(upstreams.items()):
-        override = _upstream_override(name, entry, used, images, to)
-        if override and insecure and override.get("kind") in ("OCIRepository", "HelmRepository"):
-            override["insecure"] = True
-        if override:
-            out[name] = override
-    return {"upstreams": out}
+        if override := _upstream_override(name, entry, used, images, to):
+            if insecure and override.get("kind") in ("OCIRepository", "HelmRepository"):
+                override["insecure"] = True
+            out["upstreams"][name] = override
+    node = full_name(str(upstreams.get("kind-node", {}).get("url", "")))
+    if found := [i for i in images if i.startswith(f"{node}:")]:  # an image, not a source: set where the chart reads it
+        out["cluster"] = {"capd": {"node_image": f"{to}/{found[0]}"}}
+    return out
 
 
 def _upstream_override(name: str, entry: dict[str, Any], used: set[str | None], images: list[str],
@@ -295,9 +297,14 @@ def _upstream_override(name: str, entry: dict[str, Any], used: set[str | None], 
     elif name in used and entry.get("kind"):
         override = {"kind": "OCIRepository", "url": f"oci://{to}/sources/{name}"}
     prefix = full_name(str(entry.get("image_registry", "")))
-    if entry.get("image_registry") and any(image_path(i).startswith(f"{prefix}/") for i in images):
+    if entry.get("image_registry") and any(i.startswith(f"{prefix}/") for i in images):
         override["image_registry"] = f"{to}/{prefix}"
-    url = full_name(str(entry.get("url", "")))
-    if not entry.get("kind") and entry.get("url") and any(image_path(i).startswith(f"{url}:") for i in images):
-        override["url"] = f"{to}/{url}"
     return override
+
+
+def not_redirected(results: Sequence[Result], snippet: dict[str, Any], to: str) -> list[str]:
+    """Mirrored images that no value points at the mirror: their pullers need a registry mirror config."""
+    prefixes = [f"{v['image_registry']}/" for v in snippet["upstreams"].values() if "image_registry" in v]
+    node = snippet.get("cluster", {}).get("capd", {}).get("node_image")
+    return sorted(r.step.target for r in results if r.step.artifact.kind == "image" and r.step.target != node
+                  and not r.step.target.startswith(tuple(prefixes)))

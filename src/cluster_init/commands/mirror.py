@@ -89,7 +89,7 @@ def _upstreams(env: Environment, context: str) -> dict[str, dict[str, Any]]:
 def _report(args: argparse.Namespace, done: list[Result], snippet: dict[str, Any]) -> None:
     import json
 
-    from cluster_init import yamlfile
+    from cluster_init import mirror, yamlfile
 
     if args.output == "json":
         rows = [{"kind": r.step.artifact.kind, "ref": r.step.artifact.ref, "target": r.step.target,
@@ -103,6 +103,10 @@ def _report(args: argparse.Namespace, done: list[Result], snippet: dict[str, Any
         return  # no values pointing at an incomplete mirror
     sys.stdout.write(f"# Add to {args.env_dir}/values.yaml to install from {args.to}:\n")
     sys.stdout.write(yamlfile.dump_one(snippet))
+    if others := mirror.not_redirected(done, snippet, args.to):
+        sys.stdout.write("# No value redirects these; point the registry mirrors of your container runtimes "
+                         f"(containerd's hosts.toml) at {args.to}/<registry host>:\n")
+        sys.stdout.write("".join(f"#   {ref}\n" for ref in others))
 
 
 def _exit(results: list[Result]) -> int:
