@@ -30,6 +30,8 @@ LABELS = {
     "cert-manager": "cert-manager",
     "flux": "Flux",
     "kind-node": "kind node image",
+    "capd-load-balancer": "CAPD load balancer (haproxy image)",
+    "kube-router": "kube-router (CNI of kubeadm management clusters)",
     "helm": "helm (CLI)",
     "kustomize": "kustomize (CLI)",
     "crane": "crane (CLI)",
