@@ -224,3 +224,22 @@ def mirror_steps(bom: list[images.Artifact], to: str, source: str | None) -> tup
 
 def run_mirror(plan: list[Step]) -> list[Result]:
     return run(plan, insecure=True, progress=lambda i, r: None)
+
+
+def test_a_killed_run_run_again_finishes(target: str, env_dir: Path, bom: list[images.Artifact]) -> None:
+    """Killed (SIGKILL) after its first artifact, then run again: every artifact the source holds ends in the target
+    with the source's digest."""
+    to = f"{target}/killed"
+    proc = subprocess.Popen([CLI, "mirror", str(env_dir), "--from", SOURCE, "--to", to, "--insecure"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stderr is not None
+    try:
+        first = next(line for line in proc.stderr if line.startswith("[1/"))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -9, first
+    again = mirror(str(env_dir), "--from", SOURCE, "--to", to, "--insecure", "-o", "json")
+    assert again.returncode in (0, 1), again.stderr
+    for artifact in bom:
+        assert digest(f"{to}/{layout_path(artifact)}") == digest(f"{SOURCE}/{layout_path(artifact)}"), artifact.ref
