@@ -9,11 +9,14 @@ gaps) must fail on its own line, naming it; a second run copies nothing.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -243,3 +246,28 @@ def test_a_killed_run_run_again_finishes(target: str, env_dir: Path, bom: list[i
     assert again.returncode in (0, 1), again.stderr
     for artifact in bom:
         assert digest(f"{to}/{layout_path(artifact)}") == digest(f"{SOURCE}/{layout_path(artifact)}"), artifact.ref
+
+
+def test_a_chart_of_an_https_helm_repository_is_pushed_as_an_oci_chart(target: str, tmp_path: Path) -> None:
+    """A chart from a classic Helm repository (served here over HTTP from the stack's cert-manager chart) is
+    pulled with helm and pushed as an OCI chart; the second time, the target's chart layer is that archive: skipped."""
+    version = controllers.CERT_MANAGER_STACK_VERSION
+    pulled = tools.run("helm", ["pull", f"oci://{SOURCE}/charts/cert-manager", "--version", version, "--plain-http",
+                                "--destination", str(tmp_path)])
+    assert pulled.returncode == 0, pulled.stderr
+    assert tools.run("helm", ["repo", "index", str(tmp_path)]).returncode == 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            chart = images.Artifact("chart", f"http://127.0.0.1:{server.server_port}/cert-manager:{version}",
+                                    ("cert-manager",), ("bootstrap",), "cert-manager", version)
+            plan, _ = mirror_steps([chart], f"{target}/helm", None)
+            assert [s.make for s in plan] == ["helm"]
+            assert [r.action for r in run_mirror(plan)] == ["pushed"]
+            assert [r.action for r in run_mirror(plan)] == ["skipped"]
+        finally:
+            server.shutdown()
+    archive = (tmp_path / f"cert-manager-{version}.tgz").read_bytes()
+    layers = manifest(f"{target}/helm/charts/cert-manager:{version}")["layers"]
+    assert [layer["digest"] for layer in layers] == [oci.digest(archive)]
