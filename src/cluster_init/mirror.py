@@ -30,7 +30,6 @@ from cluster_init.images import Artifact
 REGISTRY = re.compile(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*")
 MISSING = ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "404 Not Found")  # crane's words for "no such tag here"
 COPY_TIMEOUT = 3600.0  # one image of several GB over a slow link; CLUSTER_INIT_TOOL_TIMEOUT raises it further
-HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 def registry_problem(text: str) -> tuple[str, str] | None:
