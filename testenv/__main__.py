@@ -66,7 +66,7 @@ def _pinned_crd_files() -> list[Path]:
 
 
 def _stack(action: str, name: str) -> int:
-    from testenv.stack import charts, cluster, controllers, host, loadbalancer, node, registry, sources
+    from testenv.stack import charts, cluster, controllers, host, loadbalancer, node, product, registry, sources
 
     try:
         host.ensure_host()
@@ -74,6 +74,7 @@ def _stack(action: str, name: str) -> int:
             print(node.node_image())
             registry.push([controllers.ensure_image(c) for c in controllers.all_controllers()])
             registry.push([loadbalancer.image(), node.kube_router_image()])  # what the bundle names beyond them
+            registry.push([product.image()])  # this repository's own image (the pivot Job)
             for url in [*sources.publish().values(), charts.publish()]:
                 print(url)
         elif action == "up":

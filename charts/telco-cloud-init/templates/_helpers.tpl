@@ -8,7 +8,8 @@ Pinned upstreams (versions.yaml) with the user's `upstreams` overrides on top, a
 
 {{/*
 The enabled units, as JSON name -> unit. A unit is enabled when `enabled` is not false, the context is
-one of its `contexts`, and the selected providers are in its `when` lists.
+one of its `contexts` (or, for an `after_pivot` unit, the management context once `pivoted` is true), and
+the selected providers are in its `when` lists.
 */}}
 {{- define "cluster-init.units" -}}
 {{- $ctx := .Values.context -}}
@@ -18,7 +19,9 @@ one of its `contexts`, and the selected providers are in its `when` lists.
 {{- range $name, $u := .Values.units -}}
 {{- $when := $u.when | default dict -}}
 {{- $on := or (not (hasKey $u "enabled")) $u.enabled -}}
-{{- $on = and $on (has $ctx ($u.contexts | default (list "bootstrap" "management"))) -}}
+{{- $ctxs := $u.contexts | default (list "bootstrap" "management") -}}
+{{- if and $u.after_pivot $.Values.pivoted }}{{ $ctxs = append $ctxs "management" }}{{ end -}}
+{{- $on = and $on (has $ctx $ctxs) -}}
 {{- if $when.infra_provider }}{{ $on = and $on (has $infra $when.infra_provider) }}{{ end -}}
 {{- if $when.bootstrap_provider }}{{ $on = and $on (has $boot $when.bootstrap_provider) }}{{ end -}}
 {{- if $on }}{{ $_ := set $out $name $u }}{{ end -}}

@@ -57,6 +57,17 @@ def namespace(text: str) -> str:
     return text
 
 
+def name(text: str) -> str:
+    """A Kubernetes object name (Secret, ConfigMap): a DNS-1123 subdomain."""
+    import argparse
+    import re
+
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", text) or len(text) > 253:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not an object name; use lowercase letters, digits, "
+                                         "'-' and '.', at most 253 characters")
+    return text
+
+
 def seconds(text: str) -> float:
     """A duration in seconds: finite, not negative, at most a week (larger ones overflow timers)."""
     import argparse
@@ -88,3 +99,15 @@ def shown(text: str) -> str:
     from cluster_init.output import escape
 
     return f"`{escape(text[:80])}`"
+
+
+def bootstrap_cluster(parser: argparse.ArgumentParser) -> None:
+    """--kind NAME | --kubeconfig FILE: the bootstrap cluster to read."""
+    from pathlib import Path
+
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--kind", dest="kind_name", default="cluster-init", type=name, metavar="NAME",
+                       help="the kind bootstrap cluster (default: cluster-init)")
+    where.add_argument("--kubeconfig", type=Path, metavar="FILE", help="the bootstrap cluster of this kubeconfig")
+    parser.add_argument("-n", "--namespace", default="cluster-init", type=namespace,
+                        help="namespace of the chart's release and its units (default: cluster-init)")

@@ -14,10 +14,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     import contextlib
+    from collections.abc import Mapping
     from pathlib import Path
 
-    from cluster_init.kube import KubeConfig, RetryPolicy
-    from cluster_init.pivot.engine import Options, Report
+    from cluster_init.kube import Client, KubeConfig, RetryPolicy
+    from cluster_init.pivot.engine import BeforeCopy, Options, Report
     from cluster_init.pivot.graph import Plan
 
 NAME = "pivot"
@@ -28,7 +29,12 @@ EPILOG = ("examples:\n"
           "  cluster-init pivot --from-kubeconfig bootstrap.kubeconfig --to-kubeconfig mgmt.kubeconfig\n"
           "  cluster-init pivot --to-kubeconfig mgmt.kubeconfig --namespace capi-clusters --dry-run -o json\n"
           "  cluster-init pivot --from-kubeconfig mgmt.kubeconfig --to-directory backup/\n"
-          "  cluster-init pivot --from-directory backup/ --to-kubeconfig new-mgmt.kubeconfig\n\n"
+          "  cluster-init pivot --from-directory backup/ --to-kubeconfig new-mgmt.kubeconfig\n"
+          "  # in a pod (the bundle's pivot Job): the pod's service account is the source\n"
+          "  cluster-init pivot -n cluster-init --to-kubeconfig-secret mgmt-kubeconfig --backup-secret pivot-backup\n\n"
+          "backup Secret: data key backup.tar.gz is the --to-directory backup; to restore it:\n"
+          "  kubectl -n NS get secret NAME -o jsonpath='{.data.backup\\.tar\\.gz}' | base64 -d | tar -xz -C backup/\n"
+          "  cluster-init pivot --from-directory backup/ --to-kubeconfig mgmt.kubeconfig\n\n"
           "exit codes: 0 done, 1 runtime failure (run again to resume), 2 bad input or a precondition refused\n"
           "(one line per problem: the object, why, what to do). Progress goes to stderr, the report to stdout.")
 
@@ -37,10 +43,24 @@ def arguments(p: argparse.ArgumentParser) -> None:
     from pathlib import Path
 
     p.add_argument("--from-kubeconfig", type=Path, metavar="FILE",
-                   help="kubeconfig of the source cluster (default: $KUBECONFIG, then ~/.kube/config)")
+                   help="kubeconfig of the source cluster (default: $KUBECONFIG, then ~/.kube/config, then, in a pod, "
+                        "its service account)")
     p.add_argument("--from-context", metavar="NAME", help="context of the source kubeconfig (default: current)")
     p.add_argument("--to-kubeconfig", type=Path, metavar="FILE", help="kubeconfig of the target cluster")
     p.add_argument("--to-context", metavar="NAME", help="context of the target kubeconfig (default: current)")
+    p.add_argument("--to-kubeconfig-secret", type=common.name, metavar="NAME",
+                   help="read the target's kubeconfig from this Secret (key `value`, as Cluster API writes it) in "
+                        "--namespace of the source; once moved, from the --backup-secret backup")
+    p.add_argument("--backup-secret", type=common.name, metavar="NAME",
+                   help="before copying anything, store the objects to move as a Secret in --namespace of the source "
+                        "(key backup.tar.gz: the --to-directory files; at most 1 MiB compressed, else the move is "
+                        "refused); a resumed move keeps the first run's backup")
+    p.add_argument("--suspend-kustomization", type=common.name, metavar="NAME",
+                   help="suspend this Flux Kustomization in --namespace of the source before copying, so that the "
+                        "source's Flux does not create again what moves away")
+    p.add_argument("--mark-pivoted", type=common.name, metavar="NAME",
+                   help="after a successful move, write ConfigMap NAME in --namespace of the target with the values "
+                        "`pivoted: true` (what the management cluster's release reads)")
     p.add_argument("-n", "--namespace", type=common.namespace,
                    help="move only this namespace (default: all namespaces)")
     p.add_argument("--dry-run", action="store_true", help="print what would move and change nothing")
@@ -81,8 +101,9 @@ def check_args(args: argparse.Namespace) -> list[Problem]:
     if args.to_directory and args.from_directory:
         problems.append(Problem("--to-directory/--from-directory", "", "are exclusive",
                                 "back up (--to-directory) or restore (--from-directory), not both"))
-    if mode in ("move", "restore") and not args.to_kubeconfig:
+    if mode in ("move", "restore") and not args.to_kubeconfig and not args.to_kubeconfig_secret:
         problems.append(Problem("--to-kubeconfig", "", "is required", "give the kubeconfig of the target cluster"))
+    problems += _check_job_args(args, mode)
     if mode == "backup" and args.to_kubeconfig:
         problems.append(Problem("--to-kubeconfig", "", "makes no sense with --to-directory",
                                 "back up to a directory, or move to a cluster"))
@@ -91,6 +112,25 @@ def check_args(args: argparse.Namespace) -> list[Problem]:
                                 "drop --from-kubeconfig, --from-context and --namespace"))
     if mode == "backup":
         problems += backup.check_directory(args.to_directory)
+    return problems
+
+
+JOB_FLAGS = ("to_kubeconfig_secret", "backup_secret", "suspend_kustomization", "mark_pivoted")
+
+
+def _check_job_args(args: argparse.Namespace, mode: str) -> list[Problem]:
+    """The in-cluster flags (see cluster_init.pivot.job): a move of one namespace only."""
+    given = [f"--{f.replace('_', '-')}" for f in JOB_FLAGS if getattr(args, f, None)]
+    problems = []
+    if given and mode != "move":
+        problems.append(Problem(", ".join(given), "", "only go with a move",
+                                "drop them, or drop --to-directory / --from-directory"))
+    elif given and not args.namespace:
+        problems.append(Problem(", ".join(given), "", "need --namespace (where the Secrets and ConfigMap live)",
+                                "give --namespace"))
+    if args.to_kubeconfig_secret and (args.to_kubeconfig or args.to_context):
+        problems.append(Problem("--to-kubeconfig-secret", "", "is exclusive with --to-kubeconfig and --to-context",
+                                "give the target's kubeconfig one way"))
     return problems
 
 
@@ -155,13 +195,48 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
         async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
                 _locked(from_cfg, options, retry):
             return await Engine(source, None, options, progress).backup(lambda plan: _write(plan, directory))
-    to_cfg = _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
+    to_cfg = await _target_config(args, from_cfg, retry)
     if to_cfg.server == from_cfg.server:
         raise InputError([Problem("--to-kubeconfig", "", f"names the same API server as the source ({to_cfg.server})",
                                   "give the kubeconfig of the target cluster")])
     async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
             Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, _locked(from_cfg, options, retry):
-        return await Engine(source, target, options, progress).move()
+        result = await Engine(source, target, options, progress).move(_before_copy(args, source))
+        if args.mark_pivoted and not options.dry_run:
+            from cluster_init.pivot import job
+
+            await job.mark_pivoted(target, args.namespace, args.mark_pivoted)
+            print(f"pivot: marked the target pivoted (ConfigMap {args.namespace}/{args.mark_pivoted})", file=sys.stderr)
+        return result
+
+
+async def _target_config(args: argparse.Namespace, from_cfg: KubeConfig, retry: RetryPolicy) -> KubeConfig:
+    """The target's config: a kubeconfig file, or (in-cluster) the Secret Cluster API wrote in the source."""
+    if not args.to_kubeconfig_secret:
+        return _config(args.to_kubeconfig, args.to_context, "--to-kubeconfig")
+    from cluster_init.kube import Client
+    from cluster_init.pivot import job
+
+    async with Client(from_cfg, retry=retry) as source:
+        text = await job.target_kubeconfig(source, args.namespace, args.to_kubeconfig_secret, args.backup_secret)
+    return job.load_kubeconfig(text, f"Secret {args.namespace}/{args.to_kubeconfig_secret}")
+
+
+def _before_copy(args: argparse.Namespace, source: Client) -> BeforeCopy | None:
+    """The backup and the suspension of the source's Flux Kustomization, once everything is paused and checked."""
+    if not args.backup_secret and not args.suspend_kustomization:
+        return None
+    from cluster_init.pivot import job
+
+    async def before(plan: Plan, state: Mapping[str, str]) -> None:
+        if args.backup_secret:
+            said = await job.store_backup(source, plan, state, args.namespace, args.backup_secret)
+            print(f"pivot: {said}", file=sys.stderr)
+        if args.suspend_kustomization and await job.suspend_kustomization(source, args.namespace,
+                                                                          args.suspend_kustomization):
+            print(f"pivot: suspended Kustomization {args.namespace}/{args.suspend_kustomization}", file=sys.stderr)
+
+    return before
 
 
 def _locked(config: KubeConfig, options: Options, retry: RetryPolicy) -> contextlib.AbstractAsyncContextManager[None]:

@@ -93,7 +93,7 @@ class Client:
         config = self.config.resolved()  # runs an exec credential plugin, if any
         # identity: on the loopback or a LAN, gzip of large lists costs the API server more than it saves
         headers = {"Accept": "application/json", "Accept-Encoding": "identity", "User-Agent": "cluster-init"}
-        if config.token:
+        if config.token and config.token_file is None:  # a token file is read per request (_auth)
             headers["Authorization"] = f"Bearer {config.token}"
         connector = aiohttp.TCPConnector(ssl=config.ssl_context(), limit=self._max, limit_per_host=self._max)
         self._http = aiohttp.ClientSession(config.server, connector=connector, headers=headers, trust_env=False,
@@ -111,6 +111,11 @@ class Client:
         if self._http is None:
             raise RuntimeError("Client used outside `async with`")
         return self._http
+
+    def _auth(self) -> dict[str, str]:
+        """The Authorization header when the token lives in a file that is rotated (in-cluster)."""
+        token = self.config.current_token() if self.config.token_file is not None else None
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _extra(self, timeout: float | None) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -144,6 +149,7 @@ class Client:
         http = self._session()
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         headers = {"Content-Type": content_type} if content is not None else {}
+        headers |= self._auth()
         extra = self._extra(timeout)
         deadline = time.monotonic() + self.retry.deadline
         attempt = 0
@@ -183,7 +189,7 @@ class Client:
         extra["timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout, sock_read=read_timeout)
         self.stats.requests["WATCH"] = self.stats.requests.get("WATCH", 0) + 1
         try:
-            async with http.get(path, params=params, **extra) as resp:
+            async with http.get(path, params=params, headers=self._auth(), **extra) as resp:
                 self._reached = True
                 if resp.status >= 400:
                     raise _error(resp.status, resp.reason or "", await resp.read(), "GET", path)

@@ -8,6 +8,11 @@ server, a CA (file or data), `insecure-skip-tls-verify`, `tls-server-name`, a cl
 relative to the file that names them. Anything malformed is one `KubeconfigError` line naming the file and
 the entry, never a traceback.
 
+In a pod (no kubeconfig given, no `KUBECONFIG`, no ~/.kube/config): the in-cluster config, as client-go builds
+it, from `KUBERNETES_SERVICE_HOST`/`_PORT` and the service account's token and CA files. The token is a bound,
+expiring token that the kubelet rewrites before it expires, so it is read from its file again whenever the file
+changed (`current_token`), not once.
+
 Writing: `write` replaces the file atomically (a private temporary file in the same directory, fsync,
 rename), mode 0600, so a reader never sees half a kubeconfig and nobody else can read its credentials.
 """
@@ -31,6 +36,7 @@ from cluster_init.kube.errors import KubeconfigError
 
 EXEC_TIMEOUT = 60.0  # seconds an exec credential plugin may take
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 @dataclass(frozen=True)
@@ -58,10 +64,14 @@ class KubeConfig:
     insecure: bool = False
     tls_server_name: str | None = None
     exec: ExecPlugin | None = field(default=None, repr=False)
+    token_file: Path | None = None  # re-read when it changes (in-cluster: the kubelet rotates the token)
 
     @classmethod
     def load(cls, path: str | Path | None = None, context: str | None = None) -> KubeConfig:
-        """The kubeconfig at `path`, else `$KUBECONFIG` (a list), else ~/.kube/config."""
+        """The kubeconfig at `path`, else `$KUBECONFIG` (a list), else ~/.kube/config, else (in a pod, with
+        no context asked for) the in-cluster config."""
+        if path is None and context is None and in_cluster_available():
+            return cls.in_cluster()
         files = _files(path)
         source = ", ".join(str(f) for f in files)
         merged: dict[str, dict[str, tuple[Mapping[str, Any], Path]]] = {"clusters": {}, "users": {}, "contexts": {}}
@@ -117,6 +127,27 @@ class KubeConfig:
             exec=_exec_plugin(user.get("exec"), ubase, where),
         )
 
+    @classmethod
+    def in_cluster(cls, directory: Path | None = None) -> KubeConfig:
+        """The pod's own service account: the API server from the environment, its token and CA from files."""
+        folder = directory or SERVICE_ACCOUNT_DIR
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST", ""), os.environ.get("KUBERNETES_SERVICE_PORT", "")
+        if not host or not port:
+            raise KubeconfigError("in-cluster config: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set")
+        token_file = folder / "token"
+        token = _read(folder, "token", "in-cluster config").decode(errors="replace").strip()
+        if not token:
+            raise KubeconfigError(f"in-cluster config: {token_file} is empty")
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address
+        return cls(server=f"https://{host}:{port}", context="in-cluster", source=str(folder),
+                   ca_data=_read(folder, "ca.crt", "in-cluster config"), token=token, token_file=token_file)
+
+    def current_token(self) -> str | None:
+        """The bearer token now: read again from `token_file` when the file changed since it was last read."""
+        if self.token_file is None:
+            return self.token
+        return _token_cache.read(self.token_file, self.token)
+
     def resolved(self) -> KubeConfig:
         """This config with the exec plugin's credentials filled in (itself when it has no plugin)."""
         if self.exec is None:
@@ -150,6 +181,39 @@ class KubeConfig:
         elif self.cert_data or self.key_data:
             raise KubeconfigError(f"{where}: a client certificate needs both client-certificate and client-key")
         return ctx
+
+
+class _TokenCache:
+    """The last token read from each token file, by the file's (mtime, size); a stat per request, no read."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, tuple[tuple[int, int], str]] = {}
+
+    def read(self, path: Path, fallback: str | None) -> str | None:
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            cached = self._seen.get(path)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            token = path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return fallback  # mid-rotation or gone: the last token is the best there is
+        if not token:
+            return fallback
+        self._seen[path] = (stamp, token)
+        return token
+
+
+_token_cache = _TokenCache()
+
+
+def in_cluster_available(directory: Path | None = None) -> bool:
+    """In a pod with a service account token, and no kubeconfig of its own (as kubectl decides)."""
+    folder = directory or SERVICE_ACCOUNT_DIR
+    return (bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and bool(os.environ.get("KUBERNETES_SERVICE_PORT"))
+            and not os.environ.get("KUBECONFIG") and not (Path.home() / ".kube" / "config").exists()
+            and (folder / "token").is_file())
 
 
 def _files(path: str | Path | None) -> list[Path]:

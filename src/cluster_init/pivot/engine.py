@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,8 @@ class Step:
 
 
 Observer = Callable[[Step], None]
+# Called with the plan and the target state (source uid -> "new" | "copied" | "exists") before a move copies.
+BeforeCopy = Callable[[Plan, Mapping[str, str]], Awaitable[None]]
 
 # Phases, in order, as reported to the observer. A move goes through all of them (a dry run through the first
 # two, a backup through discover..unblock then write and unpause, a restore through create..check).
@@ -522,10 +524,12 @@ class Engine:
             assert self.target is not None
             self.types = await discovery.move_types(self.target)
 
-    async def move(self) -> Report:
-        """Move (or with dry_run, plan the move of) the source's Cluster API objects to the target."""
+    async def move(self, before_copy: BeforeCopy | None = None) -> Report:
+        """Move (or with dry_run, plan the move of) the source's Cluster API objects to the target. `before_copy`
+        runs once everything is paused and checked, before the first write to the target (a backup of the
+        snapshot that is copied); a Refused from it unpauses the source when nothing was copied yet."""
         assert self.source is not None and self.target is not None
-        return await self._transfer(delete_source=True)
+        return await self._transfer(delete_source=True, before_copy=before_copy)
 
     async def _copy(self, plan: Plan, state: dict[str, str], report: Report) -> None:
         copies = await self._read_copies(plan) if any(s == "copied" for s in state.values()) else {}
@@ -540,12 +544,19 @@ class Engine:
         assert self.target is not None and self.objects is not None
         return await self._transfer(delete_source=False)
 
-    async def _transfer(self, *, delete_source: bool) -> Report:
+    async def _transfer(self, *, delete_source: bool, before_copy: BeforeCopy | None = None) -> Report:
         """A move (`delete_source`) or a restore: settle, copy, delete from the source, hand over."""
         await self._types()
         plan, state, report = await self._settle()
         if self.options.dry_run:
             return self._finish(report)
+        if before_copy is not None:
+            try:
+                await before_copy(plan, state)
+            except Refused:
+                await self._release_source(plan, state)
+                raise
+            self._lap("backup")
         await self._copy(plan, state, report)
         if delete_source:
             await self._delete_all(plan, report)

@@ -1,0 +1,181 @@
+"""What the in-cluster pivot (the bundle's `pivot` unit, a Job in the bootstrap cluster) adds around a move.
+
+- The target's kubeconfig is read from the Secret Cluster API writes (`<cluster>-kubeconfig`, key `value`),
+  through the API rather than a volume: the move takes that Secret away, and a pod started after that (a
+  retry) could not mount it. Once it has moved, the backup below still holds it.
+- A backup of the snapshot the move copies, as a Secret in the source namespace, written before the first
+  write to the target, so it exists before anything is deleted. It is the `--to-directory` backup as a
+  gzipped tar (`backup.tar.gz`): extract it and restore it with `--from-directory`. A run that resumes a
+  started move keeps the backup of the run that started it (the source is partly deleted by then).
+- The source's Flux Kustomization of the cluster definitions is suspended before the copy, so the bootstrap
+  cluster's Flux does not create again what moved away.
+- After a successful move, a ConfigMap in the target that the management cluster's release of the chart
+  reads as values (`pivoted: true`): its cluster definitions unit then takes the moved objects over.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from cluster_init.errors import Problem
+from cluster_init.kube import ApiError, Client, KubeConfig, KubeconfigError, Resource
+from cluster_init.pivot import backup
+from cluster_init.pivot.engine import Refused
+from cluster_init.pivot.graph import Plan
+
+SECRET = Resource("v1", "Secret", "secrets", True, False)
+CONFIGMAP = Resource("v1", "ConfigMap", "configmaps", True, False)
+KUSTOMIZATION = Resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations", True, True)
+ARCHIVE_KEY = "backup.tar.gz"
+BACKUP_LABEL = "cluster-init/pivot-backup"
+SECRET_LIMIT = 1024 * 1024  # bytes of data a Secret may hold (the API server refuses more)
+FIELD_MANAGER = "cluster-init-pivot"
+KUBECONFIG_KEY = "value"
+
+
+def archive(plan: Plan) -> tuple[bytes, int]:
+    """The `--to-directory` backup of `plan` as a gzipped tar (files 0600), and its number of objects."""
+    with tempfile.TemporaryDirectory(prefix="cluster-init-backup-") as tmp:
+        folder = Path(tmp) / "backup"
+        count = backup.write(plan, folder)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            for path in sorted(folder.iterdir()):
+                info = tar.gettarinfo(str(path), arcname=path.name)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0
+                with path.open("rb") as f:
+                    tar.addfile(info, f)
+    return buffer.getvalue(), count
+
+
+def extract(blob: bytes, directory: Path) -> int:
+    """Unpack a backup archive into `directory` (made 0700) for `--from-directory`; the number of files."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    count = 0
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            f = tar.extractfile(member) if member.isfile() and "/" not in member.name else None
+            if f is None or member.name in ("", ".", ".."):
+                continue  # only plain files at the top: a backup holds nothing else
+            fd = os.open(directory / member.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(f.read())
+            count += 1
+    return count
+
+
+def _member(blob: bytes, name: str) -> bytes | None:
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        try:
+            f = tar.extractfile(name)
+        except KeyError:
+            return None
+        return f.read() if f is not None else None
+
+
+async def _get(client: Client, res: Resource, name: str, namespace: str) -> dict[str, object] | None:
+    try:
+        return await client.get(res, name, namespace)
+    except ApiError as e:
+        if e.not_found:
+            return None
+        raise
+
+
+def _data(secret: Mapping[str, object], key: str) -> bytes | None:
+    data = secret.get("data")
+    value = data.get(key) if isinstance(data, dict) else None
+    return base64.b64decode(value) if isinstance(value, str) else None
+
+
+async def backup_blob(client: Client, namespace: str, name: str) -> bytes | None:
+    """The archive of the backup Secret `name`, or None when there is none."""
+    secret = await _get(client, SECRET, name, namespace)
+    return _data(secret, ARCHIVE_KEY) if secret is not None else None
+
+
+async def store_backup(client: Client, plan: Plan, state: Mapping[str, str], namespace: str, name: str) -> str:
+    """Write the backup Secret (before the move copies anything); what was done, for the progress line.
+    Refused, before anything changed, when the archive is more than a Secret holds."""
+    existing = await _get(client, SECRET, name, namespace)
+    if existing is not None and any(s == "copied" for s in state.values()):
+        return f"kept the backup in Secret {namespace}/{name} (written when this move started)"
+    blob, count = archive(plan)
+    if len(blob) > SECRET_LIMIT:
+        raise Refused([Problem(f"--backup-secret {name}", "", f"the backup of {count} objects is {len(blob)} bytes "
+                               f"compressed, more than a Secret holds ({SECRET_LIMIT} bytes); nothing was moved",
+                               "back up with --to-directory instead, then move without --backup-secret")])
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {BACKUP_LABEL: "", "app.kubernetes.io/part-of": "cluster-init"},
+                         "annotations": {f"{BACKUP_LABEL}-objects": str(count)}},
+            "data": {ARCHIVE_KEY: base64.b64encode(blob).decode()}}
+    if existing is None:
+        await client.create(SECRET, body, namespace, field_manager=FIELD_MANAGER)
+    else:
+        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]  # type: ignore[index]
+        await client.update(SECRET, body, field_manager=FIELD_MANAGER)
+    return f"backed up {count} objects to Secret {namespace}/{name} ({len(blob)} bytes)"
+
+
+async def target_kubeconfig(source: Client, namespace: str, name: str, backup_name: str | None) -> bytes:
+    """The kubeconfig in Secret `name` (key `value`) of the source; once the move took it, from the backup."""
+    secret = await _get(source, SECRET, name, namespace)
+    if secret is not None and (value := _data(secret, KUBECONFIG_KEY)):
+        return value
+    blob = await backup_blob(source, namespace, backup_name) if backup_name else None
+    member = _member(blob, backup.filename({"apiVersion": "v1", "kind": "Secret",
+                                            "metadata": {"namespace": namespace, "name": name}})) if blob else None
+    if member is not None:
+        value = _data(yaml.safe_load(member) or {}, KUBECONFIG_KEY)
+        if value:
+            return value
+    raise KubeconfigError(f"Secret {namespace}/{name}: not found with a `{KUBECONFIG_KEY}` key in the source cluster"
+                          + (f" nor in the backup Secret {backup_name}" if backup_name else ""))
+
+
+def load_kubeconfig(text: bytes, where: str) -> KubeConfig:
+    """A KubeConfig from kubeconfig text (through a private temporary file: the loader reads files)."""
+    with tempfile.TemporaryDirectory(prefix="cluster-init-kubeconfig-") as tmp:
+        path = Path(tmp) / "kubeconfig"
+        path.touch(mode=0o600)
+        path.write_bytes(text)
+        try:
+            config = KubeConfig.load(path)
+        except KubeconfigError as e:
+            raise KubeconfigError(str(e).replace(str(path), where)) from None
+    return config
+
+
+async def suspend_kustomization(client: Client, namespace: str, name: str) -> bool:
+    """Suspend the Flux Kustomization `name` (False when there is none, or Flux is not installed)."""
+    try:
+        await client.patch(KUSTOMIZATION, name, namespace, {"spec": {"suspend": True}}, field_manager=FIELD_MANAGER)
+    except ApiError as e:
+        if e.not_found:
+            return False
+        raise
+    return True
+
+
+async def mark_pivoted(client: Client, namespace: str, name: str) -> None:
+    """The ConfigMap the management cluster's release reads as values: `pivoted: true`. Labelled so that Flux's
+    helm-controller reconciles the release as soon as it changes, not at its next interval."""
+    body = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/part-of": "cluster-init",
+                                    "reconcile.fluxcd.io/watch": "Enabled"}},
+            "data": {"values": "pivoted: true\n"}}
+    await client.request("PATCH", CONFIGMAP.path(namespace, name), body=body,
+                         params={"fieldManager": FIELD_MANAGER, "force": "true"},
+                         content_type="application/apply-patch+yaml")
