@@ -15,6 +15,8 @@ examples:
   cluster-init plan environment-values/rke2-capo --context management -o json
   cluster-init plan environment-values/kubeadm-capd -o dot | dot -Tsvg > units.svg
   cluster-init render environment-values/kubeadm-capd > bootstrap.yaml
+  cluster-init bootstrap environment-values/kubeadm-capd
+  cluster-init watch -o json
   cluster-init images environment-values/kubeadm-capd --context bootstrap -o json
   cluster-init mirror environment-values/kubeadm-capd --to registry.example:5000/mirror > mirror-values.yaml
   cluster-init pivot --from-kubeconfig bootstrap.kubeconfig --to-kubeconfig mgmt.kubeconfig --dry-run

@@ -18,6 +18,7 @@ from cluster_init.paths import chart_dir, components_dir
 from cluster_init.values import merged
 
 MASK = "*** masked by cluster-init ***"
+SOURCE_VALUES = "cluster-init-source"  # the source `bootstrap --source` chose, as a values layer
 
 
 def manifests(env: Environment, context: str, namespace: str) -> list[dict[str, Any]]:
@@ -27,11 +28,22 @@ def manifests(env: Environment, context: str, namespace: str) -> list[dict[str, 
     return [mask(o) for o in objects + rendered]
 
 
-def cli_objects(env: Environment, namespace: str) -> list[dict[str, Any]]:
-    """What the CLI applies to the bootstrap cluster itself (unmasked): Flux does the rest."""
+def cli_objects(env: Environment, namespace: str, source: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """What the CLI applies to the bootstrap cluster itself (unmasked): Flux does the rest. A `source` (the
+    chart's `source` values, from `bootstrap --source`) goes to the release as one more values layer."""
     namespace_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    return [namespace_object, *environment_objects(env, namespace),
-            *bootstrap_release(merged(env, "bootstrap"), namespace)]
+    values = merged(env, "bootstrap")
+    if source is not None:
+        values["source"] = source
+    release = bootstrap_release(values, namespace)
+    if source is not None:
+        release.insert(0, {"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": SOURCE_VALUES, "namespace": namespace,
+                                        "labels": {"app.kubernetes.io/part-of": "cluster-init"}},
+                           "data": {"values": yamlfile.dump_one({"source": source})}})
+        helm_release = next(o for o in release if o["kind"] == "HelmRelease")
+        helm_release["spec"]["valuesFrom"].append({"kind": "ConfigMap", "name": SOURCE_VALUES, "valuesKey": "values"})
+    return [namespace_object, *environment_objects(env, namespace), *release]
 
 
 def environment_objects(env: Environment, namespace: str) -> list[dict[str, Any]]:

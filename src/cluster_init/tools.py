@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # Imports here stay light (no subprocess or pathlib until they are used): `plan` finds helm through
 # this module before anything else is loaded.
 
-TOOLS = ("helm", "kustomize", "crane")
+TOOLS = ("helm", "kustomize", "crane", "kind")
 
 # Linker flags that stamp the version into `helm version` (its build would otherwise say "v4.x").
 _VERSION_FLAGS = {"helm": "-X {module}/internal/version.version={version}"}
@@ -134,7 +134,7 @@ def install(name: str) -> Path:
     if path.is_file():
         return path
     if shutil.which("go") is None:
-        raise RuntimeFailure("go is not on PATH; install Go 1.26 to build helm, kustomize and crane")
+        raise RuntimeFailure("go is not on PATH; install Go 1.26 to build helm, kustomize, crane and kind")
     pin = tool_pin(name)
     ldflags = "-s -w " + _VERSION_FLAGS.get(name, "").format(module=pin["module"], version=pin["version"])
     path.parent.mkdir(parents=True, exist_ok=True)

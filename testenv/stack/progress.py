@@ -1,20 +1,5 @@
-"""One status line per build step on stderr: what runs, then how long it took (or that it failed)."""
+"""The product's status lines (cluster_init.progress), used by the stack's build steps too."""
 
-from __future__ import annotations
+from cluster_init.progress import step
 
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-
-@contextmanager
-def step(what: str) -> Iterator[None]:
-    print(f"… {what}", file=sys.stderr, flush=True)
-    start = time.monotonic()
-    try:
-        yield
-    except BaseException:
-        print(f"✗ {what} ({time.monotonic() - start:.1f}s)", file=sys.stderr, flush=True)
-        raise
-    print(f"✓ {what} ({time.monotonic() - start:.1f}s)", file=sys.stderr, flush=True)
+__all__ = ["step"]

@@ -1,0 +1,129 @@
+"""`cluster-init bootstrap`: from nothing to a self-managed management cluster, one step after the other.
+
+Each step is idempotent and keeps no local state (the clusters hold it), so a run killed anywhere is finished by
+the next one: the kind cluster is reused, Flux and the release are applied again server-side, the units go on
+where they are. Steps: local registry (for `--source local`), bootstrap cluster, Flux, source, release, the units
+followed live, the management kubeconfig, the pivot, the check that the management cluster owns itself, and
+only then the bootstrap cluster's deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cluster_init import follow, render
+from cluster_init.environment import Environment
+from cluster_init.errors import RuntimeFailure
+from cluster_init.kube import KubeConfig
+from cluster_init.kube.apply import apply
+from cluster_init.kube.client import Client
+from cluster_init.progress import step
+from cluster_init.values import merged
+
+LOCAL_REPOSITORY = "cluster-init"
+
+
+@dataclass(frozen=True)
+class Options:
+    kind_name: str | None  # None with `kubeconfig`: an existing cluster, never deleted
+    kubeconfig: Path | None
+    source: str  # "local" or "git URL@REF"
+    namespace: str
+    timeout: float
+    output: str
+
+
+def run(env: Environment, options: Options) -> int:
+    values = merged(env, "bootstrap")
+    with tempfile.TemporaryDirectory(prefix="cluster-init-") as work:
+        source = _source(options.source, values)
+        config = _bootstrap_cluster(options, values, Path(work))
+        with step("Flux installed"):
+            from cluster_init.bootstrap import fluxinstall
+
+            objects = fluxinstall.manifests(_upstream(values, "flux"))
+            on(config, lambda c: fluxinstall.install(c, objects))
+        with step(f"release applied ({source['kind']} {source['url']} {source['ref']})"):
+            release = render.cli_objects(env, options.namespace, source)
+            on(config, lambda c: _apply_all(c, release))
+        code = _follow(config, options, values)
+        if code != follow.READY:
+            return code
+    return follow.READY
+
+
+def _source(choice: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The chart's `source` values for `--source`: this working tree pushed to the local registry, or a git ref."""
+    if choice == "local":
+        from cluster_init import publish
+        from cluster_init.bootstrap import registry
+
+        with step(f"local registry {registry.NAME} running"):
+            address = registry.ensure()
+        with step("working tree pushed to the local registry"):
+            published = publish.publish(f"{address}/{LOCAL_REPOSITORY}", insecure=True)
+        return {"kind": "OCIRepository", "url": f"oci://{registry.in_cluster()}/{LOCAL_REPOSITORY}",
+                "ref": published.tag, "insecure": True}
+    url, _, ref = choice.removeprefix("git ").rpartition("@")
+    return {**values["source"], "kind": "GitRepository", "url": url, "ref": ref, "insecure": False}
+
+
+def connect(kind_name: str | None, kubeconfig: Path | None, work: Path) -> KubeConfig:
+    """The bootstrap cluster's config: the kubeconfig given, else kind's copy of the kind cluster's."""
+    if kubeconfig is not None:
+        return KubeConfig.load(kubeconfig)
+    from cluster_init.bootstrap import kind
+
+    if not kind.exists(str(kind_name)):
+        raise RuntimeFailure(f"there is no kind cluster {kind_name}; give --kind NAME or --kubeconfig FILE")
+    return KubeConfig.load(kind.kubeconfig(str(kind_name), work))
+
+
+def _bootstrap_cluster(options: Options, values: dict[str, Any], work: Path) -> KubeConfig:
+    if options.kubeconfig is not None:
+        return KubeConfig.load(options.kubeconfig)
+    from cluster_init.bootstrap import kind
+
+    name = str(options.kind_name)
+    node = _upstream(values, "kind-node")
+    with step(f"bootstrap cluster {name} (kind)"):
+        kind.ensure(name, f"{node['url']}:{node['version']}")
+    return KubeConfig.load(kind.kubeconfig(name, work))
+
+
+def _upstream(values: dict[str, Any], name: str) -> dict[str, Any]:
+    """A pinned upstream with the values' overrides (what the chart itself reads)."""
+    from cluster_init import pins
+
+    return {**pins.upstream(name), **((values.get("upstreams") or {}).get(name) or {})}
+
+
+def _follow(config: KubeConfig, options: Options, values: dict[str, Any]) -> int:
+    """Follow the units until every one that can finish has (a suspended unit stops what depends on it)."""
+    async def work(client: Client) -> int:
+        return await follow.follow(client, options.namespace, [], options.timeout, follow.printer(options.output),
+                                   stop=follow.all_settled)
+
+    code: int = on(config, work)
+    if code == follow.TIMED_OUT:
+        raise RuntimeFailure(f"the units were not Ready within {options.timeout:.0f}s; "
+                             f"see `cluster-init status`, then run bootstrap again to go on")
+    return code
+
+
+async def _apply_all(client: Client, objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        await apply(client, obj, strict=False)
+
+
+def on(config: KubeConfig, work: Any) -> Any:
+    """Run `work(client)` on the cluster of `config`."""
+    async def go() -> Any:
+        async with Client(config, timeout=30.0) as client:
+            return await work(client)
+
+    return asyncio.run(go())

@@ -1,0 +1,95 @@
+"""Flux on the bootstrap cluster: the pinned install manifests (`upstreams.flux`, an OCI artifact), applied
+server-side, CRDs first; done when every Flux Deployment is available.
+
+The same artifact is what the management-cluster-flux unit applies to the management cluster, so both clusters
+run the same Flux. Images move to `upstreams.flux.image_registry` when the values point it at a mirror.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cluster_init import tools, yamlfile
+from cluster_init.bootstrap import registry
+from cluster_init.errors import RuntimeFailure
+from cluster_init.kube import Client
+from cluster_init.kube.apply import apply
+from cluster_init.kube.status import readiness
+
+UPSTREAM_REGISTRY = "ghcr.io/fluxcd"
+NAMESPACE = "flux-system"
+
+
+def manifests(flux: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects of the Flux install artifact at `flux` (the values' upstreams.flux)."""
+    reference, insecure = registry.host_view(f"{str(flux['url']).removeprefix('oci://')}:{flux['version']}")
+    if flux.get("insecure"):
+        insecure = True
+    with tempfile.TemporaryDirectory(prefix="cluster-init-flux-") as tmp:
+        archive = Path(tmp) / "flux.tar"
+        proc = tools.run("crane", ["export", reference, str(archive), *(["--insecure"] if insecure else [])],
+                         limit=300)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeFailure(f"fetching Flux's install manifests {reference} failed: {last}")
+        objects = _objects(archive.read_bytes())
+    mirror = str(flux.get("image_registry") or UPSTREAM_REGISTRY)
+    return [_relocated(o, mirror) for o in objects] if mirror != UPSTREAM_REGISTRY else objects
+
+
+def _objects(archive: bytes) -> list[dict[str, Any]]:
+    """Every object of the artifact's YAML files, or of its kustomization when it has one."""
+    with tempfile.TemporaryDirectory(prefix="cluster-init-flux-") as tmp, \
+            tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tmp, filter="data")
+        root = Path(tmp)
+        if (root / "kustomization.yaml").is_file():
+            built = tools.run("kustomize", ["build", tmp])
+            if built.returncode != 0:
+                raise RuntimeFailure(f"kustomize build of Flux's install failed: {built.stderr.strip()[-300:]}")
+            return yamlfile.objects("kustomize", built.stdout)
+        found = []
+        for path in sorted(root.rglob("*.y*ml")):
+            found += [d for d in yamlfile.parse_all(path.read_text()) if isinstance(d, dict) and d.get("kind")]
+        return found
+
+
+def _relocated(obj: dict[str, Any], mirror: str) -> dict[str, Any]:
+    if obj.get("kind") != "Deployment":
+        return obj
+    for container in obj["spec"]["template"]["spec"].get("containers", []):
+        container["image"] = str(container["image"]).replace(UPSTREAM_REGISTRY + "/", mirror.rstrip("/") + "/", 1)
+    return obj
+
+
+async def install(client: Client, objects: list[dict[str, Any]], timeout: float = 300) -> None:
+    """Apply (idempotent: server-side apply) and wait until the CRDs are established and the controllers run."""
+    crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
+    for obj in [o for o in objects if o["kind"] == "Namespace"] + crds:
+        await apply(client, obj, strict=False)
+    deadline = time.monotonic() + timeout
+    await _wait(client, crds, deadline)
+    for obj in objects:
+        if obj["kind"] not in ("Namespace", "CustomResourceDefinition"):
+            await apply(client, obj, strict=False)
+    await _wait(client, [o for o in objects if o["kind"] == "Deployment"], deadline)
+
+
+async def _wait(client: Client, objects: list[dict[str, Any]], deadline: float) -> None:
+    for obj in objects:
+        res = await client.resource_of(obj)
+        meta = obj["metadata"]
+        while True:
+            current = await client.get(res, meta["name"], meta.get("namespace"))
+            status = readiness(current)
+            if status.ready:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeFailure(f"Flux's {obj['kind']} {meta['name']} not ready in time: {status.message}")
+            await asyncio.sleep(1)

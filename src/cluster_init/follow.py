@@ -1,0 +1,234 @@
+"""Following the units live: watches (never a polling loop) on the Flux objects of the release's namespace, the
+pivot Job, and, once their CRDs exist, the Cluster API objects; every change redraws the view (`unitstate`).
+
+`follow()` returns when the units in `until` are Ready (READY), when one of them has Stalled (FAILED) or at the
+deadline (TIMED_OUT). Printers: a live tree on a terminal (rich), one line per change otherwise, JSON event lines
+for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+
+from cluster_init import unitstate
+from cluster_init.kube import ApiError, Client
+from cluster_init.kube.status import FAILED, readiness
+from cluster_init.kube.watch import watch
+from cluster_init.unitstate import Row, Snapshot
+
+READY, FAILED_EXIT, TIMED_OUT = 0, 1, 3
+RELEASE = "telco-cloud-init"
+FLUX = (("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
+        ("batch/v1", "Job"))
+CLUSTER_API = ("Cluster", "KubeadmControlPlane", "RKE2ControlPlane", "MachineDeployment", "Machine")
+CLUSTER_API_VERSIONS = {"KubeadmControlPlane": "controlplane.cluster.x-k8s.io/v1beta2",
+                        "RKE2ControlPlane": "controlplane.cluster.x-k8s.io/v1beta1"}
+
+
+class Printer:
+    """Plain lines: one per row whose state or message changed."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.seen: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def show(self, rows: list[Row]) -> None:
+        for row in rows:
+            key, value = (row.kind, row.name), (row.state, row.message)
+            if self.seen.get(key) != value:
+                self.seen[key] = value
+                self.line(row)
+
+    def line(self, row: Row) -> None:
+        took = f" {row.seconds:.0f}s" if row.seconds is not None else ""
+        why = f": {row.message}" if row.message else ""
+        label = row.name if row.kind == "unit" else f"{row.kind}/{row.name}"
+        print(f"{'  ' * row.depth}{label} {row.state}{took}{why}", file=self.stream, flush=True)
+
+    def close(self, rows: list[Row]) -> None:
+        """Nothing to tidy: every change was printed as it came."""
+
+
+class JsonPrinter(Printer):
+    """One JSON object per change, on stdout: for scripts."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def line(self, row: Row) -> None:
+        event = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "kind": row.kind,
+                 "name": row.name, "state": row.state, "seconds": row.seconds, "message": row.message}
+        print(json.dumps(event), file=self.stream, flush=True)
+
+
+class TreePrinter(Printer):
+    """A live tree on a terminal, redrawn in place (rich)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.live import Live
+
+        self.live = Live(console=Console(file=self.stream), auto_refresh=False, transient=False)
+        self.live.start()
+
+    def show(self, rows: list[Row]) -> None:
+        self.live.update(tree(rows), refresh=True)
+
+    def close(self, rows: list[Row]) -> None:
+        self.live.update(tree(rows), refresh=True)
+        self.live.stop()
+
+
+STYLE = {unitstate.READY: "green", unitstate.FAILED_: "red", unitstate.WAITING: "dim",
+         unitstate.SUSPENDED: "yellow"}
+
+
+def tree(rows: list[Row]) -> Any:
+    from rich.tree import Tree
+
+    root = Tree("units")
+    parents: list[Any] = [root]
+    for row in rows:
+        took = f" {row.seconds:.0f}s" if row.seconds is not None else ""
+        label = row.name if row.kind == "unit" else f"{row.kind}/{row.name}"
+        why = f" [dim]{_escape(row.message)}[/dim]" if row.message else ""
+        style = STYLE.get(row.state, "cyan")
+        node = parents[min(row.depth, len(parents) - 1)].add(
+            f"{_escape(label)} [{style}]{row.state}[/{style}]{took}{why}")
+        del parents[row.depth + 1:]
+        parents.append(node)
+    return root
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def printer(output: str) -> Printer:
+    if output == "json":
+        return JsonPrinter()
+    return TreePrinter() if sys.stderr.isatty() else Printer()
+
+
+def outcome(snap: Snapshot, until: Iterable[str]) -> int | None:
+    """READY when every unit in `until` is Ready, FAILED_EXIT when one has Stalled, else None (not done)."""
+    units = {str(o["metadata"]["name"]): o for o in snap.of_kind("Kustomization")}
+    wanted = [units.get(name) for name in until]
+    if any(u is not None and readiness(u).state == FAILED for u in wanted):
+        return FAILED_EXIT
+    if all(u is not None and unitstate.state_of(u)[0] == unitstate.READY for u in wanted):
+        return READY
+    return None
+
+
+def all_settled(snap: Snapshot) -> int | None:
+    """For bootstrap: READY once the release is Ready and every unit is Ready or held by a suspended unit (which
+    stops what depends on it, by the user's choice); FAILED_EXIT when one has Stalled; else None."""
+    release = next((o for o in snap.of_kind("HelmRelease") if o["metadata"]["name"] == RELEASE), None)
+    units = {str(u["metadata"]["name"]): u for u in snap.of_kind("Kustomization")
+             if unitstate.UNIT_LABEL in ((u.get("metadata") or {}).get("labels") or {})}
+    if release is None or unitstate.state_of(release)[0] != unitstate.READY or not units:
+        return None
+    if any(readiness(u).state == FAILED for u in units.values()):
+        return FAILED_EXIT
+    held = _held(units)
+    settled = all(name in held or unitstate.state_of(u)[0] == unitstate.READY for name, u in units.items())
+    return READY if settled else None
+
+
+def _held(units: dict[str, Any]) -> set[str]:
+    """Suspended units and every unit that depends on one, transitively."""
+    held = {name for name, u in units.items() if (u.get("spec") or {}).get("suspend")}
+    grew = True
+    while grew:
+        grew = False
+        for name, unit in units.items():
+            deps = {str(d.get("name")) for d in (unit.get("spec") or {}).get("dependsOn") or []}
+            if name not in held and deps & held:
+                held.add(name)
+                grew = True
+    return held
+
+
+async def follow(client: Client, namespace: str, until: Iterable[str], timeout: float, show: Printer,
+                 stop: Callable[[Snapshot], int | None] | None = None) -> int:
+    """Watch until done (see the module docstring); the exit code READY, FAILED_EXIT or TIMED_OUT."""
+    snap, changed = Snapshot(), asyncio.Event()
+    wanted = list(until)
+    tasks = [asyncio.create_task(_feed(client, api, kind, namespace, snap, changed)) for api, kind in FLUX]
+    tasks.append(asyncio.create_task(_cluster_api(client, snap, changed)))
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            done = (stop or (lambda s: outcome(s, wanted)))(snap)
+            show.show(unitstate.rows(snap, dt.datetime.now(dt.UTC)))
+            if done is not None:
+                return done
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return TIMED_OUT
+            changed.clear()
+            with contextlib.suppress(TimeoutError):  # without news, a redraw each second: elapsed times move on
+                await asyncio.wait_for(changed.wait(), timeout=min(left, 1.0))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        show.close(unitstate.rows(snap, dt.datetime.now(dt.UTC)))
+
+
+async def snapshot(client: Client, namespace: str) -> Snapshot:
+    """Everything `follow` watches, listed once."""
+    snap = Snapshot()
+    kinds: list[tuple[str, str, str | None]] = [(api, kind, namespace) for api, kind in FLUX]
+    kinds += [(CLUSTER_API_VERSIONS.get(k, "cluster.x-k8s.io/v1beta2"), k, None) for k in CLUSTER_API]
+    for api, kind, ns in kinds:
+        try:
+            res = await client.resource(api, kind)
+        except ApiError:  # not installed (yet): nothing of that kind to show
+            continue
+        for obj in await client.list(res, ns):
+            snap.put({**obj, "kind": kind})
+    return snap
+
+
+async def _feed(client: Client, api_version: str, kind: str, namespace: str | None, snap: Snapshot,
+                changed: asyncio.Event) -> None:
+    res = await client.resource(api_version, kind)
+    async for event in watch(client, res, namespace):
+        snap.put(event.object, deleted=event.type == "DELETED")
+        changed.set()
+
+
+async def _cluster_api(client: Client, snap: Snapshot, changed: asyncio.Event) -> None:
+    """The Cluster API kinds, each watched from the moment its CRD is served (the providers install them)."""
+    started: set[str] = set()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        while len(started) < len(CLUSTER_API):
+            for kind in CLUSTER_API:
+                if kind in started:
+                    continue
+                api = CLUSTER_API_VERSIONS.get(kind, "cluster.x-k8s.io/v1beta2")
+                try:
+                    await client.resource(api, kind)
+                except ApiError:
+                    client.forget(api)
+                    continue
+                started.add(kind)
+                tasks.append(asyncio.create_task(_feed(client, api, kind, None, snap, changed)))
+            await asyncio.sleep(5)  # discovery has no watch; the CRDs come once, early
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

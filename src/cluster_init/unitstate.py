@@ -1,0 +1,149 @@
+"""What `watch`, `status` and `bootstrap` show: the units (the chart's Flux Kustomizations) in dependency order,
+each with its state, time spent and, while it is not Ready, the reason its controller gives; under a unit, what it
+drives (its child Kustomizations and HelmReleases, the Cluster API objects of the management cluster, the pivot
+Job). Built from the objects as watched; pure, so every rendering of it (tree, lines, JSON) says the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster_init.kube.status import CURRENT, FAILED, IN_PROGRESS, condition, readiness
+
+READY, FAILED_, WAITING, RUNNING, SUSPENDED, PENDING = "Ready", "Failed", "Waiting", "Reconciling", "Suspended", \
+    "Pending"
+UNIT_LABEL = "cluster-init/unit"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str
+    state: str
+    seconds: float | None
+    message: str
+    depth: int = 0
+
+
+@dataclass
+class Snapshot:
+    """The objects seen so far, by (kind, namespace, name)."""
+
+    objects: dict[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
+
+    def put(self, obj: Mapping[str, Any], deleted: bool = False) -> None:
+        meta = obj.get("metadata") or {}
+        key = (str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name")))
+        if deleted:
+            self.objects.pop(key, None)
+        else:
+            self.objects[key] = obj
+
+    def of_kind(self, kind: str) -> list[Mapping[str, Any]]:
+        return [o for (k, _, _), o in sorted(self.objects.items()) if k == kind]
+
+
+def _time(text: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def state_of(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """A Flux object's state as a user reads it: Ready, Failed, Waiting (on a dependency), Suspended, Reconciling."""
+    if (obj.get("spec") or {}).get("suspend"):
+        return SUSPENDED, "suspended"
+    ready = condition(obj, "Ready") or {}
+    if ready.get("reason") == "DependencyNotReady":
+        return WAITING, str(ready.get("message") or "")
+    status = readiness(obj)
+    if status.state == CURRENT and ready:
+        return READY, ""
+    if status.state == FAILED or (ready.get("status") == "False" and ready.get("reason") not in (
+            "Progressing", "ProgressingWithRetry", None)):
+        return FAILED_, status.message or str(ready.get("message") or "")
+    return (RUNNING if ready else PENDING), status.message if status.state == IN_PROGRESS else ""
+
+
+def elapsed(obj: Mapping[str, Any], now: dt.datetime) -> float | None:
+    """From creation to Ready (or to now while not Ready)."""
+    created = _time((obj.get("metadata") or {}).get("creationTimestamp"))
+    if created is None:
+        return None
+    ready = condition(obj, "Ready") or {}
+    end = _time(ready.get("lastTransitionTime")) if ready.get("status") == "True" else now
+    return max(0.0, ((end or now) - created).total_seconds())
+
+
+def dependency_order(units: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Units sorted so each comes after what it depends on (ties by name)."""
+    by_name = {str(u["metadata"]["name"]): u for u in units}
+    done: list[str] = []
+
+    def visit(name: str, seen: frozenset[str]) -> None:
+        if name in done or name in seen or name not in by_name:
+            return
+        for dep in (by_name[name].get("spec") or {}).get("dependsOn") or []:
+            visit(str(dep.get("name")), seen | {name})
+        done.append(name)
+
+    for name in sorted(by_name):
+        visit(name, frozenset())
+    return [by_name[n] for n in done]
+
+
+def rows(snap: Snapshot, now: dt.datetime) -> list[Row]:
+    units = [u for u in snap.of_kind("Kustomization") if UNIT_LABEL in ((u.get("metadata") or {}).get("labels") or {})]
+    out = []
+    for unit in dependency_order(units):
+        name = str(unit["metadata"]["name"])
+        state, message = state_of(unit)
+        out.append(Row(name, "unit", state, elapsed(unit, now), message))
+        out += _children(snap, name, now)
+    return out
+
+
+def _children(snap: Snapshot, unit: str, now: dt.datetime) -> list[Row]:
+    """The Flux objects a unit applied (by Flux's inventory), and the Cluster API objects under management-cluster."""
+    found = []
+    for kind in ("Kustomization", "HelmRelease"):
+        for obj in snap.of_kind(kind):
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if labels.get("kustomize.toolkit.fluxcd.io/name") == unit and UNIT_LABEL not in labels:
+                state, message = state_of(obj)
+                found.append(Row(str(obj["metadata"]["name"]), kind, state, elapsed(obj, now), message, 1))
+    if unit == "management-cluster":
+        found += cluster_api_rows(snap)
+    if unit == "pivot":
+        for job in snap.of_kind("Job"):
+            state, message = _job(job)
+            found.append(Row(str(job["metadata"]["name"]), "Job", state, elapsed(job, now), message, 1))
+    return found
+
+
+def cluster_api_rows(snap: Snapshot) -> list[Row]:
+    """The Cluster, its control plane and its machines, each with its phase or Ready/Available condition."""
+    out = []
+    for kind in ("Cluster", "KubeadmControlPlane", "RKE2ControlPlane", "MachineDeployment", "Machine"):
+        for obj in snap.of_kind(kind):
+            status = obj.get("status") or {}
+            phase = str(status.get("phase") or "")
+            ok = condition(obj, "Available") or condition(obj, "Ready") or {}
+            state = READY if ok.get("status") == "True" else (phase or PENDING)
+            message = "" if state == READY else str(ok.get("message") or ok.get("reason") or "")
+            out.append(Row(str(obj["metadata"]["name"]), kind, state, None, message, 1 if kind != "Machine" else 2))
+    return out
+
+
+def _job(job: Mapping[str, Any]) -> tuple[str, str]:
+    status = job.get("status") or {}
+    if status.get("succeeded"):
+        return READY, ""
+    failed = condition(job, "Failed") or {}
+    if failed.get("status") == "True":
+        return FAILED_, str(failed.get("message") or "")
+    return RUNNING, f"{status.get('failed', 0)} failed attempts" if status.get("failed") else ""

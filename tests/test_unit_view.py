@@ -1,0 +1,92 @@
+"""T0: the view of the units that `bootstrap`, `watch` and `status` show, and when each of them says done."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cluster_init import follow, unitstate
+from cluster_init.unitstate import Snapshot
+from tests.conftest import Result
+
+pytestmark = pytest.mark.t0
+
+T0 = "2026-01-01T00:00:00Z"
+
+
+def unit(name: str, ready: str | None = "True", reason: str = "ReconciliationSucceeded", deps: tuple[str, ...] = (),
+         suspend: bool = False, stalled: bool = False) -> dict[str, Any]:
+    conditions = [] if ready is None else [{"type": "Ready", "status": ready, "reason": reason, "message": reason,
+                                            "lastTransitionTime": "2026-01-01T00:01:30Z"}]
+    if stalled:
+        conditions.append({"type": "Stalled", "status": "True", "reason": "BuildFailed", "message": "no such path"})
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": "cluster-init", "generation": 1, "creationTimestamp": T0,
+                         "labels": {unitstate.UNIT_LABEL: name}},
+            "spec": {"dependsOn": [{"name": d} for d in deps], "suspend": suspend},
+            "status": {"observedGeneration": 1, "conditions": conditions}}
+
+
+def release(ready: str = "True") -> dict[str, Any]:
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "telco-cloud-init", "namespace": "cluster-init", "generation": 1,
+                         "creationTimestamp": T0},
+            "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": ready, "reason": "x"}]}}
+
+
+def snapshot(*objects: dict[str, Any]) -> Snapshot:
+    snap = Snapshot()
+    for obj in objects:
+        snap.put(obj)
+    return snap
+
+
+def test_units_come_after_what_they_depend_on() -> None:
+    snap = snapshot(unit("pivot", deps=("mgmt",)), unit("mgmt", deps=("core",)), unit("core"), unit("a-cni"))
+    names = [r.name for r in unitstate.rows(snap, dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC))]
+    assert names.index("core") < names.index("mgmt") < names.index("pivot")
+
+
+def test_states_and_reasons_as_a_user_reads_them() -> None:
+    now = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)
+    snap = snapshot(unit("done"), unit("held", suspend=True),
+                    unit("next", ready="False", reason="DependencyNotReady", deps=("held",)),
+                    unit("broken", ready="False", reason="BuildFailed", stalled=True))
+    rows = {r.name: r for r in unitstate.rows(snap, now)}
+    assert (rows["done"].state, rows["done"].seconds) == ("Ready", 90.0)  # creation to Ready
+    assert rows["held"].state == "Suspended"
+    assert (rows["next"].state, rows["next"].message) == ("Waiting", "DependencyNotReady")
+    assert (rows["broken"].state, rows["broken"].message) == ("Failed", "no such path")
+    assert rows["broken"].seconds == 300.0  # not Ready: up to now
+
+
+def test_cluster_api_objects_show_under_the_management_cluster_unit() -> None:
+    machine = {"kind": "Machine", "metadata": {"name": "m-1", "namespace": "x"},
+               "status": {"phase": "Provisioning", "conditions": []}}
+    snap = snapshot(unit("management-cluster"), machine)
+    rows = unitstate.rows(snap, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert [(r.kind, r.name, r.state, r.depth) for r in rows][1] == ("Machine", "m-1", "Provisioning", 2)
+
+
+@pytest.mark.parametrize(("objects", "expected"), [
+    ((unit("a"),), None),  # the release has not rendered yet
+    ((release("False"), unit("a")), None),
+    ((release(), unit("a"), unit("b", deps=("a",))), follow.READY),
+    ((release(), unit("a"), unit("b", ready="False", reason="Progressing", deps=("a",))), None),
+    ((release(), unit("a", suspend=True), unit("b", ready="False", reason="DependencyNotReady", deps=("a",)),
+      unit("c", ready="False", reason="DependencyNotReady", deps=("b",))), follow.READY),  # held by a suspended unit
+    ((release(), unit("a", ready="False", reason="BuildFailed", stalled=True)), follow.FAILED_EXIT),
+])
+def test_when_bootstrap_and_watch_are_done(objects: tuple[dict[str, Any], ...], expected: int | None) -> None:
+    assert follow.all_settled(snapshot(*objects)) == expected
+
+
+@pytest.mark.parametrize("source", [["gitlab"], ["git", "https://git.test/x.git"],
+                                    ["git", "git.test/x@refs/heads/main"], ["git", "https://git.test/x.git@main"]])
+def test_a_bad_source_is_refused_before_anything_runs(cli: Callable[..., Result], source: list[str]) -> None:
+    result = cli("bootstrap", "environment-values/kubeadm-capd", "--source", *source)
+    assert result.code == 2, result.err
+    assert len(result.err.strip().splitlines()) == 1 and "--source" in result.err and "git URL@REF" in result.err
