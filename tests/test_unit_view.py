@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,3 +91,14 @@ def test_a_bad_source_is_refused_before_anything_runs(cli: Callable[..., Result]
     result = cli("bootstrap", "environment-values/kubeadm-capd", "--source", *source)
     assert result.code == 2, result.err
     assert len(result.err.strip().splitlines()) == 1 and "--source" in result.err and "git URL@REF" in result.err
+
+
+def test_a_kubeconfig_is_written_private_even_over_a_readable_file(tmp_path: Path) -> None:
+    from cluster_init.commands.kubeconfig import write_private
+
+    target = tmp_path / "mgmt.kubeconfig"
+    target.write_text("old")
+    target.chmod(0o644)
+    write_private(target, "apiVersion: v1\n")
+    assert target.read_text() == "apiVersion: v1\n"
+    assert target.stat().st_mode & 0o777 == 0o600

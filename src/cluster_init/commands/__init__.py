@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 
-NAMES = ("validate", "plan", "render", "images", "bootstrap", "watch", "status", "pivot", "mirror")
+NAMES = ("validate", "plan", "render", "images", "bootstrap", "watch", "status", "kubeconfig", "pivot", "mirror")
 OFFLINE = ("validate", "plan", "render", "images")  # commands that touch no cluster
 
 
