@@ -28,7 +28,7 @@ def unit(name: str, ready: str | None = "True", reason: str = "ReconciliationSuc
             "metadata": {"name": name, "namespace": "cluster-init", "generation": 1, "creationTimestamp": T0,
                          "labels": {unitstate.UNIT_LABEL: name}},
             "spec": {"dependsOn": [{"name": d} for d in deps], "suspend": suspend},
-            "status": {"observedGeneration": 1, "conditions": conditions}}
+            "status": {"observedGeneration": 1 if ready else -1, "conditions": conditions}}  # -1: never reconciled
 
 
 def release(ready: str = "True") -> dict[str, Any]:
@@ -77,7 +77,8 @@ def test_cluster_api_objects_show_under_the_management_cluster_unit() -> None:
     ((release("False"), unit("a")), None),
     ((release(), unit("a"), unit("b", deps=("a",))), follow.READY),
     ((release(), unit("a"), unit("b", ready="False", reason="Progressing", deps=("a",))), None),
-    ((release(), unit("a", suspend=True), unit("b", ready="False", reason="DependencyNotReady", deps=("a",)),
+    ((release(), unit("a", ready=None, suspend=True),
+      unit("b", ready="False", reason="DependencyNotReady", deps=("a",)),
       unit("c", ready="False", reason="DependencyNotReady", deps=("b",))), follow.READY),  # held by a suspended unit
     ((release(), unit("a", ready="False", reason="BuildFailed", stalled=True)), follow.FAILED_EXIT),
 ])
@@ -102,3 +103,11 @@ def test_a_kubeconfig_is_written_private_even_over_a_readable_file(tmp_path: Pat
     write_private(target, "apiVersion: v1\n")
     assert target.read_text() == "apiVersion: v1\n"
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_unit_the_pivot_suspended_after_it_was_ready_holds_nothing_back() -> None:
+    snap = snapshot(release(), unit("management-cluster", suspend=True),
+                    unit("pivot", ready="False", reason="Progressing", deps=("management-cluster",)))
+    assert follow.all_settled(snap) is None  # the pivot still runs
+    snap.put(unit("pivot", deps=("management-cluster",)))
+    assert follow.all_settled(snap) == follow.READY

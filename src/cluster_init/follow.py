@@ -132,23 +132,24 @@ def outcome(snap: Snapshot, until: Iterable[str]) -> int | None:
 
 
 def all_settled(snap: Snapshot) -> int | None:
-    """For bootstrap: READY once the release is Ready and every unit is Ready or held by a suspended unit (which
-    stops what depends on it, by the user's choice); FAILED_EXIT when one has Stalled; else None."""
+    """For bootstrap and watch: READY once the release is Ready and every unit is Ready or held back by a unit
+    suspended before it ever became Ready (the user's choice, which stops what depends on it); FAILED_EXIT when one
+    has Stalled; else None. A unit suspended after it was Ready (the pivot does that on the bootstrap cluster)
+    still counts as Ready."""
     release = next((o for o in snap.of_kind("HelmRelease") if o["metadata"]["name"] == RELEASE), None)
     units = {str(u["metadata"]["name"]): u for u in snap.of_kind("Kustomization")
              if unitstate.UNIT_LABEL in ((u.get("metadata") or {}).get("labels") or {})}
-    if release is None or unitstate.state_of(release)[0] != unitstate.READY or not units:
+    if release is None or not readiness(release).ready or not units:
         return None
     if any(readiness(u).state == FAILED for u in units.values()):
         return FAILED_EXIT
     held = _held(units)
-    settled = all(name in held or unitstate.state_of(u)[0] == unitstate.READY for name, u in units.items())
-    return READY if settled else None
+    return READY if all(name in held or readiness(u).ready for name, u in units.items()) else None
 
 
 def _held(units: dict[str, Any]) -> set[str]:
-    """Suspended units and every unit that depends on one, transitively."""
-    held = {name for name, u in units.items() if (u.get("spec") or {}).get("suspend")}
+    """Units suspended before they were ever Ready, and every unit that depends on one, transitively."""
+    held = {name for name, u in units.items() if (u.get("spec") or {}).get("suspend") and not readiness(u).ready}
     grew = True
     while grew:
         grew = False

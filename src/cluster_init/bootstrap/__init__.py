@@ -10,7 +10,9 @@ only then the bootstrap cluster's deletion.
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from cluster_init import follow, render
 from cluster_init.environment import Environment
 from cluster_init.errors import RuntimeFailure
-from cluster_init.kube import KubeConfig
+from cluster_init.kube import ApiError, KubeConfig
 from cluster_init.kube.apply import apply
 from cluster_init.kube.client import Client
 from cluster_init.progress import step
@@ -35,6 +37,8 @@ class Options:
     namespace: str
     timeout: float
     output: str
+    management_kubeconfig: Path | None = None  # default ./<cluster>.kubeconfig
+    keep_bootstrap: bool = False
 
 
 def run(env: Environment, options: Options) -> int:
@@ -53,7 +57,76 @@ def run(env: Environment, options: Options) -> int:
         code = _follow(config, options, values)
         if code != follow.READY:
             return code
+        if not on(config, lambda c: _pivoted(c, options.namespace)):
+            print("stopped before the pivot: a unit it depends on is suspended in the values; "
+                  "the bootstrap cluster stays", file=sys.stderr)
+            return follow.READY
+        name = str(values["cluster"]["name"])
+        target = options.management_kubeconfig or Path(f"{name}.kubeconfig")
+        with step(f"management cluster's kubeconfig written to {target}"):
+            from cluster_init.commands.kubeconfig import read, write_private
+
+            write_private(target, on(config, lambda c: read(c, options.namespace, name))[1])
+        with step(f"management cluster {name} manages itself"):
+            _check_self_managed(config, KubeConfig.load(target), options.namespace, name)
+    if options.kind_name is not None and not options.keep_bootstrap:
+        from cluster_init.bootstrap import kind
+
+        with step(f"bootstrap cluster {options.kind_name} deleted"):
+            kind.delete(options.kind_name)
     return follow.READY
+
+
+async def _pivoted(client: Client, namespace: str) -> bool:
+    from cluster_init.kube.status import readiness
+
+    try:
+        pivot = await client.get(await client.resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), "pivot",
+                                 namespace)
+    except ApiError as e:
+        if e.status == 404:
+            return False
+        raise
+    return readiness(pivot).ready
+
+
+def _check_self_managed(bootstrap: KubeConfig, management: KubeConfig, namespace: str, name: str,
+                        timeout: float = 600) -> None:
+    """Every Cluster API object is gone from the bootstrap cluster, and on the management cluster its own
+    controllers have the Cluster: unpaused, its latest generation observed, Available."""
+    left = on(bootstrap, lambda c: _clusters(c, namespace))
+    if left:
+        raise RuntimeFailure(f"the bootstrap cluster still holds Cluster {', '.join(left)}: the pivot did not finish; "
+                             "run bootstrap again to resume it")
+    deadline = time.monotonic() + timeout
+    while (why := on(management, lambda c: _not_self_managed(c, namespace, name))) is not None:
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"the management cluster does not manage Cluster {name}: {why}")
+        time.sleep(2)
+
+
+async def _clusters(client: Client, namespace: str) -> list[str]:
+    try:
+        res = await client.resource("cluster.x-k8s.io/v1beta2", "Cluster")
+    except ApiError:
+        return []
+    return sorted(str(c["metadata"]["name"]) for c in await client.list(res, namespace))
+
+
+async def _not_self_managed(client: Client, namespace: str, name: str) -> str | None:
+    from cluster_init.kube.status import condition
+
+    try:
+        cluster = await client.get(await client.resource("cluster.x-k8s.io/v1beta2", "Cluster"), name, namespace)
+    except ApiError as e:
+        return f"no Cluster there ({e.status})"
+    status = cluster.get("status") or {}
+    if (cluster.get("spec") or {}).get("paused"):
+        return "it is still paused"
+    if status.get("observedGeneration") != cluster["metadata"].get("generation"):
+        return "its controllers have not observed it yet"
+    available = condition(cluster, "Available") or {}
+    return None if available.get("status") == "True" else f"not Available: {available.get('message', 'no condition')}"
 
 
 def _source(choice: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="namespace of the chart's release and its units (default: cluster-init)")
     p.add_argument("--timeout", type=common.seconds, default=3600.0, metavar="SECONDS",
                    help="how long the units may take (default: 3600)")
+    p.add_argument("--management-kubeconfig", type=Path, metavar="FILE",
+                   help="where to write the management cluster's kubeconfig (default: ./<cluster name>.kubeconfig)")
+    p.add_argument("--keep-bootstrap", action="store_true",
+                   help="keep the kind bootstrap cluster after the pivot (it is deleted once the management "
+                        "cluster is proven to manage itself)")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text",
                    help="text: a live tree on a terminal, one line per change otherwise; json: event lines")
 
@@ -63,5 +68,7 @@ def run(args: argparse.Namespace) -> int:
     env = environment.load(args.env_dir)
     validate(env, "bootstrap")
     options = bootstrap.Options(kind_name=None if args.kubeconfig else args.kind_name, kubeconfig=args.kubeconfig,
-                                source=source, namespace=args.namespace, timeout=args.timeout, output=args.output)
+                                source=source, namespace=args.namespace, timeout=args.timeout, output=args.output,
+                                management_kubeconfig=args.management_kubeconfig,
+                                keep_bootstrap=args.keep_bootstrap)
     return bootstrap.run(env, options)
