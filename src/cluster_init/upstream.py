@@ -150,8 +150,10 @@ def flux_install_tree(flux2: Path, dest: Path) -> Path:
 
 
 def _deployment(name: str, image: str) -> dict[str, object]:
+    """A controller's Deployment as far as images go; `args` as the real ones have (the bundle appends to them)."""
+    container = {"name": "manager", "image": image, "args": []}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"template": {"spec": {"containers": [{"name": "manager", "image": image}]}}}}
+            "spec": {"template": {"spec": {"containers": [container]}}}}
 
 
 def repository_path(name: str, module: str, version: str, path: str) -> Path:

@@ -24,6 +24,12 @@ from cluster_init.kube.status import readiness
 
 UPSTREAM_REGISTRY = "ghcr.io/fluxcd"
 NAMESPACE = "flux-system"
+# A unit waits on its child Kustomization and holds one of the controller's workers meanwhile: with Flux's default
+# 4 workers, five provider units in parallel starve their own children. A dependency is rechecked every 5 s instead
+# of 30 s, so a unit starts soon after what it needs is Ready. kustomize-components/management-cluster-flux sets
+# the same on the management cluster.
+TUNING = {"kustomize-controller": ["--concurrent=20", "--requeue-dependency=5s"],
+          "helm-controller": ["--concurrent=10", "--requeue-dependency=5s"]}
 
 
 def manifests(flux: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,7 +44,7 @@ def manifests(flux: dict[str, Any]) -> list[dict[str, Any]]:
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
             raise RuntimeFailure(f"fetching Flux's install manifests {reference} failed: {last}")
-        objects = _objects(archive.read_bytes())
+        objects = [_tuned(o) for o in _objects(archive.read_bytes())]
     mirror = str(flux.get("image_registry") or UPSTREAM_REGISTRY)
     return [_relocated(o, mirror) for o in objects] if mirror != UPSTREAM_REGISTRY else objects
 
@@ -58,6 +64,15 @@ def _objects(archive: bytes) -> list[dict[str, Any]]:
         for path in sorted(root.rglob("*.y*ml")):
             found += [d for d in yamlfile.parse_all(path.read_text()) if isinstance(d, dict) and d.get("kind")]
         return found
+
+
+def _tuned(obj: dict[str, Any]) -> dict[str, Any]:
+    extra = TUNING.get(str(obj["metadata"].get("name"))) if obj.get("kind") == "Deployment" else None
+    if extra:
+        container = obj["spec"]["template"]["spec"]["containers"][0]
+        flags = {a.split("=")[0] for a in extra}
+        container["args"] = [a for a in container.get("args", []) if a.split("=")[0] not in flags] + extra
+    return obj
 
 
 def _relocated(obj: dict[str, Any], mirror: str) -> dict[str, Any]:
