@@ -64,7 +64,7 @@ def test_flux_controllers_on_both_clusters(kubeadm_capd: dict[str, Artifact]) ->
 
 
 def test_node_images_and_sources(kubeadm_capd: dict[str, Artifact]) -> None:
-    node = kubeadm_capd[f"{UP['kind-node']['url']}:{UP['kubernetes']['version']}"]
+    node = kubeadm_capd[images.qualified(f"{UP['kind-node']['url']}:{UP['kubernetes']['version']}")]
     assert node.units == ("management-cluster",) and node.contexts == ("bootstrap", "management")
     load_balancer = [a for ref, a in kubeadm_capd.items() if "/haproxy:" in ref]  # CAPD's, named or its default
     assert [a.units for a in load_balancer] == [("management-cluster",)]

@@ -25,6 +25,7 @@ class Controller(NamedTuple):
     image: str  # repository without tag, as the manifests name it
     tag: str
     binary: GoBinary
+    user: str = "65532:65532"  # as upstream's image runs it
 
 
 def _up(name: str) -> dict[str, Any]:
@@ -73,9 +74,10 @@ def cluster_api() -> list[Controller]:
         Controller(f"{registry}/kubeadm-control-plane-controller", version,
                    GoBinary("kubeadm-control-plane-controller", module, version, f"{module}/controlplane/kubeadm",
                             ldflags=stamp, replaces=api[:1])),
+        # Upstream's CAPD image runs as root: it drives the Docker socket the nodes mount.
         Controller(f"{registry}/capd-manager", version,
                    GoBinary("capd-manager", f"{module}/test", version, f"{module}/test/infrastructure/docker",
-                            ldflags=stamp, replaces=api)),
+                            ldflags=stamp, replaces=api), user="0:0"),
     ]
 
 
@@ -120,7 +122,7 @@ def ensure_image(controller: Controller) -> str:
     dockerfile = (
         "FROM scratch\n"
         f"COPY {binary.name} /manager\n"
-        "USER 65532:65532\n"
+        f"USER {controller.user}\n"
         'ENTRYPOINT ["/manager"]\n'
     )
     return images.build(f"{controller.image}:{controller.tag}", dockerfile, {binary.name: binary})
