@@ -40,8 +40,9 @@ class Printer:
         self.seen: dict[tuple[str, str], tuple[str, str]] = {}
 
     def show(self, rows: list[Row]) -> None:
-        for row in rows:
-            key, value = (row.kind, row.name), (row.state, row.message)
+        for row in rows:  # progress messages of a reconciling object would be a line each: only its state counts
+            key = (row.kind, row.name)
+            value = (row.state, row.message if row.state in (unitstate.FAILED_, unitstate.WAITING) else "")
             if self.seen.get(key) != value:
                 self.seen[key] = value
                 self.line(row)

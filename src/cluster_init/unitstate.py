@@ -27,6 +27,9 @@ class Row:
     message: str
     depth: int = 0
 
+    def __post_init__(self) -> None:  # Cluster API writes conditions as bullet lists: one line here
+        object.__setattr__(self, "message", " ".join(self.message.replace("* ", "").split()))
+
 
 @dataclass
 class Snapshot:
