@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ENV ?= environment-values/kubeadm-capd
 
-.PHONY: setup plan test lint bench bench-pivot upgrades readme-versions clean
+.PHONY: setup plan bootstrap test lint bench bench-pivot upgrades readme-versions clean
 
 setup: $(VENV)/.installed
 	$(BIN)/python -m cluster_init.tools install
@@ -21,6 +21,15 @@ $(VENV)/.installed: pyproject.toml
 plan: setup
 	$(BIN)/cluster-init validate $(ENV)
 	$(BIN)/cluster-init plan $(ENV)
+
+# The quick start: a self-managed management cluster on this machine's Docker (ENV, kubeadm-capd by default).
+# These machines have no internet, so the offline stack (testenv/stack) builds every image and serves every
+# source locally, and the environment is pointed at it through the chart's own mirror overrides. With internet,
+# `cluster-init bootstrap environment-values/kubeadm-capd` alone does the same from the upstream registries.
+bootstrap: setup
+	$(BIN)/python -m testenv stack build
+	$(BIN)/python -m testenv stack env --env $(ENV) --out .cluster-init/env
+	$(BIN)/cluster-init bootstrap .cluster-init/env
 
 # Lint, type-check and run every test tier.
 test: setup lint

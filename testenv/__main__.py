@@ -31,12 +31,22 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build", help="build the missing twin binaries into the cache; print their directory")
     sub.add_parser("gomod", help="regenerate testenv/go/go.mod and go.sum from versions.yaml (twin:)")
     stack = sub.add_parser("stack", help="the offline stack (T2): dockerd, the kind node image, kind clusters")
-    stack.add_argument("action", choices=("build", "up", "down"),
+    stack.add_argument("action", choices=("build", "up", "down", "env"),
                        help="build: install and start what is missing, build the node image and the "
                             "controllers' images, publish images, sources and charts to the local registry; "
-                            "up: a kind cluster on it (prints KUBECONFIG=...); down: delete that cluster")
+                            "up: a kind cluster on it (prints KUBECONFIG=...); down: delete that cluster; "
+                            "env: write ENV_DIR pointed at the stack's mirrors to OUT_DIR (make bootstrap)")
     stack.add_argument("--name", default="cluster-init-stack", help="kind cluster name (default: %(default)s)")
+    stack.add_argument("--env", type=Path, metavar="ENV_DIR", help="env: the environment folder to point at the stack")
+    stack.add_argument("--out", type=Path, metavar="OUT_DIR", help="env: where to write it")
     args = parser.parse_args(argv)
+    if args.command == "stack" and args.action == "env":
+        if not (args.env and args.out):
+            parser.error("stack env needs --env ENV_DIR and --out OUT_DIR")
+        from testenv.stack import environment
+
+        print(environment.write(args.env, args.out))
+        return 0
     if args.command == "stack":
         return _stack(args.action, args.name)
 

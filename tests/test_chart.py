@@ -244,6 +244,17 @@ def test_management_cluster_with_workers_builds(tmp_path: Path, pair: str) -> No
     control_plane = "KubeadmControlPlane" if bootstrap == "kubeadm" else "RKE2ControlPlane"
     assert {"Cluster", "MachineDeployment", control_plane} <= set(kinds)
     assert kinds.count("DockerMachineTemplate" if infra == "capd" else "OpenStackMachineTemplate") == 2
+    if bootstrap == "kubeadm":  # with workers, workloads go there: the control plane keeps kubeadm's taint
+        assert control_plane_taints(result.stdout) == [[{"key": "node-role.kubernetes.io/control-plane",
+                                                         "effect": "NoSchedule"}]] * 2
+        alone = tools.run("kustomize", ["build", str(ROOT / "kustomize-components/management-cluster" / pair)])
+        assert control_plane_taints(alone.stdout) == [[], []]  # no workers: everything runs on the control plane
+
+
+def control_plane_taints(stream: str) -> list[Any]:
+    plane = next(d for d in yaml.safe_load_all(stream) if d["kind"] == "KubeadmControlPlane")
+    spec = plane["spec"]["kubeadmConfigSpec"]
+    return [spec[phase]["nodeRegistration"]["taints"] for phase in ("initConfiguration", "joinConfiguration")]
 
 
 def test_provider_components_carry_the_clusterctl_label() -> None:

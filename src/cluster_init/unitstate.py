@@ -57,19 +57,27 @@ def _time(text: Any) -> dt.datetime | None:
 
 
 def state_of(obj: Mapping[str, Any]) -> tuple[str, str]:
-    """A Flux object's state as a user reads it: Ready, Failed, Waiting (on a dependency), Suspended, Reconciling."""
+    """A Flux object's state as a user reads it: Ready, Failed, Waiting (on a dependency), Suspended, Reconciling.
+
+    Failed is Stalled, or Ready False on the latest generation for a reason other than progress; a controller's
+    first verdict on an object it has not reconciled yet is not a failure."""
     if (obj.get("spec") or {}).get("suspend"):
         return SUSPENDED, "suspended"
     ready = condition(obj, "Ready") or {}
+    status = readiness(obj)
+    if status.state == FAILED:
+        return FAILED_, status.message
     if ready.get("reason") == "DependencyNotReady":
         return WAITING, str(ready.get("message") or "")
-    status = readiness(obj)
     if status.state == CURRENT and ready:
         return READY, ""
-    if status.state == FAILED or (ready.get("status") == "False" and ready.get("reason") not in (
-            "Progressing", "ProgressingWithRetry", None)):
-        return FAILED_, status.message or str(ready.get("message") or "")
+    observed = (obj.get("status") or {}).get("observedGeneration") == (obj.get("metadata") or {}).get("generation")
+    if observed and ready.get("status") == "False" and ready.get("reason") not in PROGRESSING:
+        return FAILED_, str(ready.get("message") or ready.get("reason") or "")
     return (RUNNING if ready else PENDING), status.message if status.state == IN_PROGRESS else ""
+
+
+PROGRESSING = ("Progressing", "ProgressingWithRetry", None)
 
 
 def elapsed(obj: Mapping[str, Any], now: dt.datetime) -> float | None:

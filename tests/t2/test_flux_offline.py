@@ -9,7 +9,6 @@ own bootstrap release, from this repository pushed to that registry, installs th
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import yaml
 
 from cluster_init import environment, images, publish, render
 from testenv.stack import charts, cluster, controllers, host, registry, sources
+from testenv.stack import environment as stack_environment
 from testenv.stack.versions import upstream
 from tests.conftest import ROOT
 
@@ -81,29 +81,12 @@ PROVIDER_UNITS = {"cert-manager", "capi-core", "capi-bootstrap-kubeadm", "capi-c
 
 
 def offline_environment(tmp: Path, tag: str) -> Path:
-    """kubeadm-capd with the stack's mirrors set through the chart's own overrides, as an air-gapped user
-    sets them: this repository and every upstream from the local registry. Stack deviations: cert-manager
-    v1.11.5 (see charts.py) with v1.11's name for crds.enabled, patched through the unit's `patches`; the
-    management cluster's unit is suspended (the tier ends with its providers Ready)."""
-    env_dir = tmp / "kubeadm-capd-offline"
-    shutil.copytree(ROOT / "environment-values" / "kubeadm-capd", env_dir)
-    registry_url = f"oci://{registry.NAME}:{registry.PORT}"
-    upstreams: dict[str, dict[str, object]] = {
-        name: {"kind": "OCIRepository", "url": sources.in_cluster_url(name), "insecure": True}
-        for name in (*sources.TREES, "flux")}
-    upstreams["cert-manager"] = {"url": f"{registry_url}/charts", "insecure": True,
-                                 "version": controllers.CERT_MANAGER_STACK_VERSION}
-    install_crds = [{"op": "add", "path": "/spec/values/installCRDs", "value": True}]
-    offline = {
-        "source": {"kind": "OCIRepository", "url": f"{registry_url}/cluster-init", "ref": tag, "insecure": True},
-        "upstreams": upstreams,
-        "units": {"cert-manager": {"patches": [{"target": {"kind": "HelmRelease", "name": "cert-manager"},
-                                                "patch": json.dumps(install_crds)}]},
-                  "management-cluster": {"suspend": True}},
-    }
-    with (env_dir / "values.yaml").open("a") as values:
-        values.write(yaml.safe_dump(offline))
-    return env_dir
+    """kubeadm-capd pointed at the stack (testenv.stack.environment), this repository from the local registry at
+    `tag`; the management cluster's unit suspended: the tier ends with its providers Ready."""
+    source = {"kind": "OCIRepository", "url": f"oci://{registry.NAME}:{registry.PORT}/cluster-init", "ref": tag,
+              "insecure": True}
+    return stack_environment.write(ROOT / "environment-values" / "kubeadm-capd", tmp / "kubeadm-capd-offline",
+                                   {"source": source, "units": {"management-cluster": {"suspend": True}}})
 
 
 def test_the_chart_reconciles_the_providers_from_the_local_registry(kubeconfig: Path, tmp_path: Path) -> None:
