@@ -76,17 +76,15 @@ def _pinned_crd_files() -> list[Path]:
 
 
 def _stack(action: str, name: str) -> int:
-    from testenv.stack import charts, cluster, controllers, host, loadbalancer, node, product, registry, sources
+    from testenv.stack import cluster, host
 
     try:
         host.ensure_host()
-        if action == "build":  # everything the T2 tier uses, so a later run only pays for what changed
-            print(node.node_image())
-            registry.push([controllers.ensure_image(c) for c in controllers.all_controllers()])
-            registry.push([loadbalancer.image(), node.kube_router_image()])  # what the bundle names beyond them
-            registry.push([product.image()])  # this repository's own image (the pivot Job)
-            for url in [*sources.publish().values(), charts.publish()]:
-                print(url)
+        if action == "build":
+            from testenv.stack import build_all
+
+            for line in build_all():
+                print(line)
         elif action == "up":
             print(f"KUBECONFIG={cluster.up(name)}")
         else:
