@@ -14,12 +14,12 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from cluster_init import unitstate
 from cluster_init.kube import ApiError, Client
-from cluster_init.kube.status import FAILED, readiness
+from cluster_init.kube.status import FAILED, condition, readiness
 from cluster_init.kube.watch import watch
 from cluster_init.unitstate import Row, Snapshot
 
@@ -145,12 +145,22 @@ def all_settled(snap: Snapshot) -> int | None:
     if any(readiness(u).state == FAILED for u in units.values()):
         return FAILED_EXIT
     held = _held(units)
-    return READY if all(name in held or readiness(u).ready for name, u in units.items()) else None
+    done = all(name in held or readiness(u).ready or (_suspended(u) and _was_ready(u)) for name, u in units.items())
+    return READY if done else None
+
+
+def _suspended(unit: Mapping[str, Any]) -> bool:
+    return bool((unit.get("spec") or {}).get("suspend"))
+
+
+def _was_ready(unit: Mapping[str, Any]) -> bool:
+    """Ready when last reconciled (suspending a unit bumps its generation, which Flux then never observes)."""
+    return (condition(unit, "Ready") or {}).get("status") == "True"
 
 
 def _held(units: dict[str, Any]) -> set[str]:
     """Units suspended before they were ever Ready, and every unit that depends on one, transitively."""
-    held = {name for name, u in units.items() if (u.get("spec") or {}).get("suspend") and not readiness(u).ready}
+    held = {name for name, u in units.items() if _suspended(u) and not _was_ready(u)}
     grew = True
     while grew:
         grew = False

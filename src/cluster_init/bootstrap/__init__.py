@@ -51,9 +51,13 @@ def run(env: Environment, options: Options) -> int:
 
             objects = fluxinstall.manifests(_upstream(values, "flux"))
             on(config, lambda c: fluxinstall.install(c, objects))
-        with step(f"release applied ({source['kind']} {source['url']} {source['ref']})"):
-            release = render.cli_objects(env, options.namespace, source)
-            on(config, lambda c: _apply_all(c, release))
+        if on(config, lambda c: _pivot_begun(c, options.namespace)):
+            print("release left as it is: the pivot has begun (a new revision now could undo what it did)",
+                  file=sys.stderr)
+        else:
+            with step(f"release applied ({source['kind']} {source['url']} {source['ref']})"):
+                release = render.cli_objects(env, options.namespace, source)
+                on(config, lambda c: _apply_all(c, release))
         code = _follow(config, options, values)
         if code != follow.READY:
             return code
@@ -75,6 +79,17 @@ def run(env: Environment, options: Options) -> int:
         with step(f"bootstrap cluster {options.kind_name} deleted"):
             kind.delete(options.kind_name)
     return follow.READY
+
+
+async def _pivot_begun(client: Client, namespace: str) -> bool:
+    """The pivot Job exists: from then on the release stays as it is until the move is done."""
+    try:
+        await client.get(await client.resource("batch/v1", "Job"), "cluster-init-pivot", namespace)
+    except ApiError as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
 
 
 async def _pivoted(client: Client, namespace: str) -> bool:

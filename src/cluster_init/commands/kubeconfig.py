@@ -51,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def read(client: Client, namespace: str, cluster: str | None) -> tuple[str, str]:
-    import base64
-
-    from cluster_init.kube import ApiError
+    from cluster_init.kube import ApiError, KubeconfigError
+    from cluster_init.pivot import job
 
     try:
         clusters = await client.list(await client.resource("cluster.x-k8s.io/v1beta2", "Cluster"), namespace)
@@ -65,14 +64,12 @@ async def read(client: Client, namespace: str, cluster: str | None) -> tuple[str
         raise RuntimeFailure(f"expected one Cluster in namespace {namespace} (found: {found}); "
                              "name it with --cluster, or point --kubeconfig at the cluster that holds it")
     name = cluster or names[0]
-    try:
-        secret = await client.get(await client.resource("v1", "Secret"), f"{name}-kubeconfig", namespace)
-    except ApiError as e:
-        if e.status != 404:
-            raise
+    try:  # after the pivot the Secret has moved: the bootstrap cluster still has it in the pivot's backup
+        value = await job.target_kubeconfig(client, namespace, f"{name}-kubeconfig", job.JOB_BACKUP_SECRET)
+    except KubeconfigError:
         raise RuntimeFailure(f"Cluster {name} has no kubeconfig Secret yet (its control plane is not up); "
                              "see `cluster-init status`") from None
-    return name, base64.b64decode(secret["data"]["value"]).decode()
+    return name, value.decode()
 
 
 def write_private(target: Path, text: str) -> None:

@@ -35,6 +35,7 @@ SECRET = Resource("v1", "Secret", "secrets", True, False)
 CONFIGMAP = Resource("v1", "ConfigMap", "configmaps", True, False)
 KUSTOMIZATION = Resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations", True, True)
 ARCHIVE_KEY = "backup.tar.gz"
+JOB_BACKUP_SECRET = "cluster-init-pivot-backup"  # the pivot unit's Job writes its backup there
 BACKUP_LABEL = "cluster-init/pivot-backup"
 SECRET_LIMIT = 1024 * 1024  # bytes of data a Secret may hold (the API server refuses more)
 FIELD_MANAGER = "cluster-init-pivot"
