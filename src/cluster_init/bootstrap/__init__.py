@@ -106,9 +106,10 @@ async def _pivoted(client: Client, namespace: str) -> bool:
 
 
 def _check_self_managed(bootstrap: KubeConfig, management: KubeConfig, namespace: str, name: str,
-                        timeout: float = 600) -> None:
+                        timeout: float = 1200) -> None:
     """Every Cluster API object is gone from the bootstrap cluster, and on the management cluster its own
-    controllers have the Cluster: unpaused, its latest generation observed, Available."""
+    controllers have the Cluster (unpaused, its latest generation observed, Available) and its own Flux the cluster
+    definitions."""
     left = on(bootstrap, lambda c: _clusters(c, namespace))
     if left:
         raise RuntimeFailure(f"the bootstrap cluster still holds Cluster {', '.join(left)}: the pivot did not finish; "
@@ -141,7 +142,26 @@ async def _not_self_managed(client: Client, namespace: str, name: str) -> str | 
     if status.get("observedGeneration") != cluster["metadata"].get("generation"):
         return "its controllers have not observed it yet"
     available = condition(cluster, "Available") or {}
-    return None if available.get("status") == "True" else f"not Available: {available.get('message', 'no condition')}"
+    if available.get("status") != "True":
+        return f"not Available: {available.get('message', 'no condition')}"
+    return await _flux_there(client, namespace)
+
+
+async def _flux_there(client: Client, namespace: str) -> str | None:
+    """The management cluster's own release is Ready with the cluster definitions unit back in it (Flux there
+    keeps the Cluster in sync with the source from now on)."""
+    from cluster_init.kube.status import readiness
+
+    for api, kind, name in (("helm.toolkit.fluxcd.io/v2", "HelmRelease", "telco-cloud-init"),
+                            ("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "management-cluster")):
+        try:
+            obj = await client.get(await client.resource(api, kind), name, namespace)
+        except ApiError as e:
+            return f"its {kind} {name} is not there yet ({e.status})"
+        status = readiness(obj)
+        if not status.ready:
+            return f"its {kind} {name} is not Ready yet: {status.message}"
+    return None
 
 
 def _source(choice: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -53,8 +53,9 @@ def readiness(obj: Mapping[str, Any]) -> Status:
         return Status(TERMINATING, "being deleted")
     generation, observed = meta.get("generation"), status.get("observedGeneration")
     if isinstance(generation, int) and isinstance(observed, int) and observed < generation:
-        if observed < 1:  # Flux starts at -1: its controller has not taken the object up yet
-            return Status(IN_PROGRESS, "not reconciled yet")
+        if observed < 1:  # Flux starts at -1 and says what its first reconciliation is doing, if anything
+            return Status(IN_PROGRESS, _message(obj, "Reconciling") if _is(obj, "Reconciling", "True")
+                          else "not reconciled yet")
         return Status(IN_PROGRESS, f"generation {generation} not observed yet (at {observed})")
     special = _special(obj.get("kind"), obj, status)
     if special is not None:

@@ -1,0 +1,132 @@
+"""T2, end to end: `cluster-init bootstrap` as a user runs it, on the offline stack, from nothing to a
+self-managed kubeadm-capd management cluster, killed three times on the way and run again each time.
+
+The environment is kubeadm-capd pointed at the stack's mirrors (what `make bootstrap` does); the source is this
+working tree (`--source local`). Nothing is pre-seeded: the command creates the kind cluster, installs Flux,
+applies the release, and the chart's units build the management cluster, install Flux and the chart there, and
+pivot. The test then reads both clusters.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from cluster_init.kube import KubeConfig
+from cluster_init.kube.sync import SyncClient
+from testenv.stack import build_all, cluster
+from testenv.stack import environment as stack_environment
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.t2
+
+NAME = "t2-bootstrap"
+MANAGEMENT = "management-cluster"  # the Cluster's name in kubeadm-capd
+CLI = str(Path(sys.executable).parent / "cluster-init")
+
+
+class Run(NamedTuple):
+    proc: subprocess.CompletedProcess[str]
+    management: Path
+
+
+def remove_management_cluster() -> None:
+    """The containers CAPD made for the management cluster: once self-managed, nothing else deletes them."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={MANAGEMENT}"],
+                         capture_output=True, text=True, check=False).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "--force", "--volumes", *ids], capture_output=True, check=False)
+
+
+# Where the first runs are killed (SIGKILL), by the status line that shows the point was reached: during Flux's
+# install, while the units reconcile, during the pivot. The next run must finish the job from there.
+KILL_POINTS = ("… Flux installed", "capi-core Reconciling", "Job/cluster-init-pivot")
+
+
+def killed_at(argv: list[str], marker: str) -> str:
+    """Run the CLI until it prints `marker`, then SIGKILL it; what it printed."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if marker in line:
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    printed = "".join(seen)
+    assert marker in printed, f"the run ended before {marker!r}:\n{printed[-3000:]}"
+    return printed
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    build_all()
+    work = tmp_path_factory.mktemp("bootstrap")
+    env = stack_environment.write(ROOT / "environment-values" / "kubeadm-capd", work / "kubeadm-capd")
+    argv = [CLI, "bootstrap", str(env), "--kind", NAME, "--timeout", "2400",
+            "--management-kubeconfig", str(work / "mgmt.kubeconfig")]
+    cluster.down(NAME)
+    remove_management_cluster()
+    try:
+        for marker in KILL_POINTS:
+            killed_at(argv, marker)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3000, cwd=ROOT, check=False)
+        yield Run(proc, work / "mgmt.kubeconfig")
+    finally:
+        cluster.down(NAME)
+        remove_management_cluster()
+
+
+def test_bootstrap_finishes_and_deletes_the_bootstrap_cluster(run: Run) -> None:
+    assert run.proc.returncode == 0, run.proc.stderr[-4000:]
+    assert "Traceback" not in run.proc.stderr
+    for line in ("✓ Flux installed", "manages itself", f"✓ bootstrap cluster {NAME} deleted"):
+        assert line in run.proc.stderr
+    assert not cluster.exists(NAME)
+
+
+def test_the_management_kubeconfig_is_private(run: Run) -> None:
+    assert run.management.stat().st_mode & 0o777 == 0o600
+
+
+def items(client: SyncClient, path: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = client.request("GET", path)["items"]
+    return found
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
+
+
+def test_the_management_cluster_runs_itself(run: Run) -> None:
+    """Its nodes are Ready (the CNI unit), Flux and the chart's release run there, the Cluster API objects are
+    there, unpaused, and the cluster definitions unit is back there to keep them in sync with the source."""
+    client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
+    nodes = items(client, "/api/v1/nodes")
+    assert nodes and all(ready(n) for n in nodes)
+    releases = {r["metadata"]["name"]: r for r in
+                items(client, "/apis/helm.toolkit.fluxcd.io/v2/namespaces/cluster-init/helmreleases")}
+    assert ready(releases["telco-cloud-init"]) and ready(releases["cert-manager"])
+    clusters = items(client, "/apis/cluster.x-k8s.io/v1beta2/namespaces/cluster-init/clusters")
+    assert [c["metadata"]["name"] for c in clusters] == [MANAGEMENT]
+    assert not clusters[0]["spec"].get("paused")
+    units = {u["metadata"]["name"]: u for u in
+             items(client, "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/cluster-init/kustomizations")}
+    assert "management-cluster" in units, sorted(units)  # re-enabled there once pivoted
+
+
+def test_nothing_was_duplicated_by_the_killed_runs(run: Run) -> None:
+    """One control plane machine and one load balancer, as the values ask, however many runs it took."""
+    client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
+    machines = items(client, "/apis/cluster.x-k8s.io/v1beta2/namespaces/cluster-init/machines")
+    assert len(machines) == 1, [m["metadata"]["name"] for m in machines]
+    containers = subprocess.run(["docker", "ps", "--format", "{{.Names}}", "--filter",
+                                 f"label=io.x-k8s.kind.cluster={MANAGEMENT}"],
+                                capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(c.removeprefix(MANAGEMENT + "-").split("-")[0] for c in containers) == ["control", "lb"], containers
