@@ -14,24 +14,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cluster_init.bootstrap import kind as kind_config
 from testenv.build import BuildError, ensure_binaries
 from testenv.stack import node
 from testenv.stack.host import stack_dir
 from testenv.stack.progress import step
 
-KIND_CONFIG = """\
-kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-nodes:
-  - role: control-plane
-    extraMounts:
-      - hostPath: /var/run/docker.sock
-        containerPath: /var/run/docker.sock
-kubeadmConfigPatches:
-  - |
-    kind: KubeletConfiguration
-    failCgroupV1: false
-"""
+KIND_CONFIG = kind_config.CONFIG  # the product's own: the Docker socket mounted, cgroup v1 allowed
 
 
 def kind(*args: str, timeout: float = 600) -> str:

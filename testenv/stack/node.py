@@ -236,6 +236,8 @@ def _assemble(base: str, bins: Path, tar: Path, tag: str, key: str, expected: in
 
 
 def kind_binary() -> Path:
-    pin = pins()["tools"]["kind"]
-    return gobuild.ensure(GoBinary("kind", pin["module"], pin["version"], pin["package"]))
+    """The product's own kind (built once, by `make setup` or here)."""
+    from cluster_init import tools
+
+    return tools.install("kind")
 
