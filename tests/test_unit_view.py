@@ -113,3 +113,12 @@ def test_a_unit_the_pivot_suspended_after_it_was_ready_holds_nothing_back() -> N
     assert follow.all_settled(snap) is None  # the pivot still runs
     snap.put(unit("pivot", deps=("management-cluster",)))
     assert follow.all_settled(snap) == follow.READY
+
+
+def test_the_end_of_a_watch_says_where_the_units_not_ready_stand() -> None:
+    import io
+
+    stream = io.StringIO()
+    snap = snapshot(unit("done"), unit("next", ready="False", reason="DependencyNotReady", deps=("done",)))
+    follow.Printer(stream).close(unitstate.rows(snap, dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
+    assert stream.getvalue() == "not Ready: next Waiting (DependencyNotReady)\n"

@@ -54,7 +54,11 @@ class Printer:
         print(f"{'  ' * row.depth}{label} {row.state}{took}{why}", file=self.stream, flush=True)
 
     def close(self, rows: list[Row]) -> None:
-        """Nothing to tidy: every change was printed as it came."""
+        """At the end (done, timed out or Ctrl-C): where the units that are not Ready stand, with their reasons."""
+        pending = [r for r in rows if r.kind == "unit" and r.state != unitstate.READY]
+        if pending:
+            print("not Ready: " + "; ".join(f"{r.name} {r.state}" + (f" ({r.message})" if r.message else "")
+                                            for r in pending), file=self.stream, flush=True)
 
 
 class JsonPrinter(Printer):
@@ -67,6 +71,9 @@ class JsonPrinter(Printer):
         event = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "kind": row.kind,
                  "name": row.name, "state": row.state, "seconds": row.seconds, "message": row.message}
         print(json.dumps(event), file=self.stream, flush=True)
+
+    def close(self, rows: list[Row]) -> None:
+        """Every change was an event line already: nothing but JSON goes to stdout."""
 
 
 class TreePrinter(Printer):
