@@ -1,9 +1,9 @@
 """Following the units live: watches (never a polling loop) on the Flux objects of the release's namespace, the
 pivot Job, and, once their CRDs exist, the Cluster API objects; every change redraws the view (`unitstate`).
 
-`follow()` returns when the units in `until` are Ready (READY), when one of them has Stalled (FAILED) or at the
-deadline (TIMED_OUT). Printers: a live tree on a terminal (rich), one line per change otherwise, JSON event lines
-for scripts.
+`follow()` returns when every unit is Ready or held back by a suspended one (READY), when one has Stalled
+(FAILED_EXIT) or at the deadline (TIMED_OUT). Printers: a live tree on a terminal (rich), one line per change
+otherwise, JSON event lines for scripts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from cluster_init import unitstate
@@ -128,17 +128,6 @@ def printer(output: str) -> Printer:
     return TreePrinter() if sys.stderr.isatty() else Printer()
 
 
-def outcome(snap: Snapshot, until: Iterable[str]) -> int | None:
-    """READY when every unit in `until` is Ready, FAILED_EXIT when one has Stalled, else None (not done)."""
-    units = {str(o["metadata"]["name"]): o for o in snap.of_kind("Kustomization")}
-    wanted = [units.get(name) for name in until]
-    if any(u is not None and readiness(u).state == FAILED for u in wanted):
-        return FAILED_EXIT
-    if all(u is not None and unitstate.state_of(u)[0] == unitstate.READY for u in wanted):
-        return READY
-    return None
-
-
 def all_settled(snap: Snapshot) -> int | None:
     """For bootstrap and watch: READY once the release is Ready and every unit is Ready or held back by a unit
     suspended before it ever became Ready (the user's choice, which stops what depends on it); FAILED_EXIT when one
@@ -179,17 +168,16 @@ def _held(units: dict[str, Any]) -> set[str]:
     return held
 
 
-async def follow(client: Client, namespace: str, until: Iterable[str], timeout: float, show: Printer,
+async def follow(client: Client, namespace: str, timeout: float, show: Printer,
                  stop: Callable[[Snapshot], int | None] | None = None) -> int:
-    """Watch until done (see the module docstring); the exit code READY, FAILED_EXIT or TIMED_OUT."""
+    """Watch until `stop` (default `all_settled`) says done, or the deadline; READY, FAILED_EXIT or TIMED_OUT."""
     snap, changed = Snapshot(), asyncio.Event()
-    wanted = list(until)
     tasks = [asyncio.create_task(_feed(client, api, kind, namespace, snap, changed)) for api, kind in FLUX]
     tasks.append(asyncio.create_task(_cluster_api(client, snap, changed)))
     deadline = time.monotonic() + timeout
     try:
         while True:
-            done = (stop or (lambda s: outcome(s, wanted)))(snap)
+            done = (stop or all_settled)(snap)
             show.show(unitstate.rows(snap, dt.datetime.now(dt.UTC)))
             if done is not None:
                 return done

@@ -9,6 +9,7 @@ pivot. The test then reads both clusters.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from cluster_init import output
 from cluster_init.kube import KubeConfig
 from cluster_init.kube.sync import SyncClient
+from testenv.build import BuildError
 from testenv.stack import build_all, cluster
 from testenv.stack import environment as stack_environment
 from tests.conftest import ROOT
@@ -33,6 +36,38 @@ CLI = str(Path(sys.executable).parent / "cluster-init")
 class Run(NamedTuple):
     proc: subprocess.CompletedProcess[str]
     management: Path
+    bootstrap_leaks: list[str]  # where the canary showed on the bootstrap cluster
+    printed: list[str]  # everything the runs printed
+
+
+CANARY = "canary-5d41402abc4b2a76b9719d911017c592"
+CANARY_SECRETS = (  # a capd environment needs no secret: the canary rides in the only secret block there is
+    "secrets:\n  openstack: {auth_url: 'https://keystone.test/v3', username: u, password: " + CANARY + ",\n"
+    "              project_name: p, user_domain_name: Default, project_domain_name: Default}\n")
+
+
+def cluster_config(name: str, work: Path) -> Path:
+    path = work / f"{name}.kubeconfig"
+    path.write_text(cluster.kind("get", "kubeconfig", "--name", name))
+    return path
+
+
+def canary_leaks(kubeconfig: Path) -> list[str]:
+    """Where the canary shows, in any encoding: ConfigMaps and events of every namespace, logs of every pod in
+    cluster-init (the pivot) and flux-system."""
+    forms = output.encodings(CANARY)
+    texts = {f"{kind} -A": cluster.kubectl(kubeconfig, "get", kind, "-A", "-o", "json", timeout=120)
+             for kind in ("configmaps", "events")}
+    for namespace in ("cluster-init", "flux-system"):
+        pods = json.loads(cluster.kubectl(kubeconfig, "get", "pods", "-n", namespace, "-o", "json"))["items"]
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            try:
+                texts[f"logs {namespace}/{name}"] = cluster.kubectl(kubeconfig, "logs", "-n", namespace, name,
+                                                                    "--all-containers", timeout=120)
+            except BuildError:  # a container that has not started has no log yet
+                continue
+    return sorted(where for where, text in texts.items() if any(form in text for form in forms))
 
 
 def remove_management_cluster() -> None:
@@ -69,15 +104,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     build_all()
     work = tmp_path_factory.mktemp("bootstrap")
     env = stack_environment.write(ROOT / "environment-values" / "kubeadm-capd", work / "kubeadm-capd")
+    (env / "secrets.yaml").write_text(CANARY_SECRETS)
     argv = [CLI, "bootstrap", str(env), "--kind", NAME, "--timeout", "2400",
             "--management-kubeconfig", str(work / "mgmt.kubeconfig")]
     cluster.down(NAME)
     remove_management_cluster()
     try:
-        for marker in KILL_POINTS:
-            killed_at(argv, marker)
+        printed = [killed_at(argv, marker) for marker in KILL_POINTS]
+        leaks = canary_leaks(cluster_config(NAME, work))  # the bootstrap cluster, before the last run deletes it
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=3000, cwd=ROOT, check=False)
-        yield Run(proc, work / "mgmt.kubeconfig")
+        printed += [proc.stdout, proc.stderr]
+        yield Run(proc, work / "mgmt.kubeconfig", leaks, printed)
     finally:
         cluster.down(NAME)
         remove_management_cluster()
@@ -89,6 +126,13 @@ def test_bootstrap_finishes_and_deletes_the_bootstrap_cluster(run: Run) -> None:
     for line in ("✓ Flux installed", "manages itself", f"✓ bootstrap cluster {NAME} deleted"):
         assert line in run.proc.stderr
     assert not cluster.exists(NAME)
+
+
+def test_the_secret_canary_never_shows(run: Run) -> None:
+    """Not in what the runs printed, nor on either cluster in ConfigMaps, events or our components' logs."""
+    assert not any(form in text for text in run.printed for form in output.encodings(CANARY))
+    assert run.bootstrap_leaks == []
+    assert canary_leaks(run.management) == []
 
 
 def test_the_management_kubeconfig_is_private(run: Run) -> None:

@@ -46,39 +46,49 @@ def run(env: Environment, options: Options) -> int:
     with tempfile.TemporaryDirectory(prefix="cluster-init-") as work:
         source = _source(options.source, values)
         config = _bootstrap_cluster(options, values, Path(work))
-        with step("Flux installed"):
-            from cluster_init.bootstrap import fluxinstall
-
-            objects = fluxinstall.manifests(_upstream(values, "flux"))
-            on(config, lambda c: fluxinstall.install(c, objects))
-        if on(config, lambda c: _pivot_begun(c, options.namespace)):
-            print("release left as it is: the pivot has begun (a new revision now could undo what it did)",
-                  file=sys.stderr)
-        else:
-            with step(f"release applied ({source['kind']} {source['url']} {source['ref']})"):
-                release = render.cli_objects(env, options.namespace, source)
-                on(config, lambda c: _apply_all(c, release))
-        code = _follow(config, options, values)
+        _install(config, env, values, options, source)
+        code = _follow(config, options)
         if code != follow.READY:
             return code
         if not on(config, lambda c: _pivoted(c, options.namespace)):
             print("stopped before the pivot: a unit it depends on is suspended in the values; "
                   "the bootstrap cluster stays", file=sys.stderr)
             return follow.READY
-        name = str(values["cluster"]["name"])
-        target = options.management_kubeconfig or Path(f"{name}.kubeconfig")
-        with step(f"management cluster's kubeconfig written to {target}"):
-            from cluster_init.commands.kubeconfig import read, write_private
-
-            write_private(target, on(config, lambda c: read(c, options.namespace, name))[1])
-        with step(f"management cluster {name} manages itself"):
-            _check_self_managed(config, KubeConfig.load(target), options.namespace, name)
+        _hand_over(config, options, str(values["cluster"]["name"]))
     if options.kind_name is not None and not options.keep_bootstrap:
         from cluster_init.bootstrap import kind
 
         with step(f"bootstrap cluster {options.kind_name} deleted"):
             kind.delete(options.kind_name)
     return follow.READY
+
+
+def _install(config: KubeConfig, env: Environment, values: dict[str, Any], options: Options,
+             source: dict[str, Any]) -> None:
+    """Flux, then the release; once the pivot Job exists the release stays as it is."""
+    with step("Flux installed"):
+        from cluster_init.bootstrap import fluxinstall
+
+        objects = fluxinstall.manifests(_upstream(values, "flux"))
+        on(config, lambda c: fluxinstall.install(c, objects))
+    if on(config, lambda c: _pivot_begun(c, options.namespace)):
+        print("release left as it is: the pivot has begun (a new revision now could undo what it did)",
+              file=sys.stderr)
+        return
+    with step(f"release applied ({source['kind']} {source['url']} {source['ref']})"):
+        release = render.cli_objects(env, options.namespace, source)
+        on(config, lambda c: _apply_all(c, release))
+
+
+def _hand_over(config: KubeConfig, options: Options, name: str) -> None:
+    """The management kubeconfig written, and the proof that the management cluster manages itself."""
+    target = options.management_kubeconfig or Path(f"{name}.kubeconfig")
+    with step(f"management cluster's kubeconfig written to {target}"):
+        from cluster_init.commands.kubeconfig import read, write_private
+
+        write_private(target, on(config, lambda c: read(c, options.namespace, name))[1])
+    with step(f"management cluster {name} manages itself"):
+        _check_self_managed(config, KubeConfig.load(target), options.namespace, name)
 
 
 async def _pivot_begun(client: Client, namespace: str) -> bool:
@@ -210,16 +220,15 @@ def _upstream(values: dict[str, Any], name: str) -> dict[str, Any]:
     return {**pins.upstream(name), **((values.get("upstreams") or {}).get(name) or {})}
 
 
-def _follow(config: KubeConfig, options: Options, values: dict[str, Any]) -> int:
+def _follow(config: KubeConfig, options: Options) -> int:
     """Follow the units until every one that can finish has (a suspended unit stops what depends on it)."""
     async def work(client: Client) -> int:
-        return await follow.follow(client, options.namespace, [], options.timeout, follow.printer(options.output),
-                                   stop=follow.all_settled)
+        return await follow.follow(client, options.namespace, options.timeout, follow.printer(options.output))
 
     code: int = on(config, work)
     if code == follow.TIMED_OUT:
-        raise RuntimeFailure(f"the units were not Ready within {options.timeout:.0f}s; "
-                             f"see `cluster-init status`, then run bootstrap again to go on")
+        print(f"error: the units were not Ready within {options.timeout:.0f}s; see `cluster-init status`, "
+              "then run bootstrap again to go on", file=sys.stderr)
     return code
 
 

@@ -38,6 +38,5 @@ def watch_units(args: argparse.Namespace, timeout: float) -> int:
     with tempfile.TemporaryDirectory(prefix="cluster-init-") as work:
         config = bootstrap.connect(args.kind_name, args.kubeconfig, Path(work))
         show = follow.printer(args.output)
-        code: int = bootstrap.on(config, lambda c: follow.follow(c, args.namespace, [], timeout, show,
-                                                                  stop=follow.all_settled))
+        code: int = bootstrap.on(config, lambda c: follow.follow(c, args.namespace, timeout, show))
     return code
