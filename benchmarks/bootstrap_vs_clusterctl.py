@@ -134,7 +134,7 @@ def imperative(work: Path) -> dict[str, float]:
                                                                   "-"], input=manifest, timeout=300)))
     timed(steps, "wait for the control plane", lambda: _wait_kubeconfig(kubectl, boot, mgmt))
     timed(steps, "apply the CNI, wait for the nodes", lambda: (
-        run([kubectl, f"--kubeconfig={mgmt}", "apply", "-f", "-"], input=cni, timeout=300),
+        _retry(lambda: run([kubectl, f"--kubeconfig={mgmt}", "apply", "-f", "-"], input=cni, timeout=300)),
         run([kubectl, f"--kubeconfig={mgmt}", "wait", "--for=condition=Ready", "nodes", "--all", "--timeout=900s"],
             timeout=1000)))
     timed(steps, "clusterctl init (management)", lambda: run([*init, "--kubeconfig", str(mgmt)], env=env,
