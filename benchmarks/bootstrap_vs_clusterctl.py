@@ -145,13 +145,12 @@ def imperative(work: Path) -> dict[str, float]:
     return steps
 
 
-def _retry(work: Callable[[], object], timeout: float = 600) -> None:
+def _retry(work: Callable[[], object], timeout: float = 600) -> object:
     """What a script does after `clusterctl init`: apply again until the providers' webhooks answer."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            work()
-            return
+            return work()
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise
