@@ -202,15 +202,14 @@ def connect(kind_name: str | None, kubeconfig: Path | None, work: Path) -> KubeC
 
 
 def _bootstrap_cluster(options: Options, values: dict[str, Any], work: Path) -> KubeConfig:
-    if options.kubeconfig is not None:
-        return KubeConfig.load(options.kubeconfig)
-    from cluster_init.bootstrap import kind
+    """The kind cluster created unless it exists (never with --kubeconfig), then connected to as `connect` does."""
+    if options.kubeconfig is None:
+        from cluster_init.bootstrap import kind
 
-    name = str(options.kind_name)
-    node = _upstream(values, "kind-node")
-    with step(f"bootstrap cluster {name} (kind)"):
-        kind.ensure(name, f"{node['url']}:{node['version']}")
-    return KubeConfig.load(kind.kubeconfig(name, work))
+        node = _upstream(values, "kind-node")
+        with step(f"bootstrap cluster {options.kind_name} (kind)"):
+            kind.ensure(str(options.kind_name), f"{node['url']}:{node['version']}")
+    return connect(options.kind_name, options.kubeconfig, work)
 
 
 def _upstream(values: dict[str, Any], name: str) -> dict[str, Any]:
