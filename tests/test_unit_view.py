@@ -122,3 +122,13 @@ def test_the_end_of_a_watch_says_where_the_units_not_ready_stand() -> None:
     snap = snapshot(unit("done"), unit("next", ready="False", reason="DependencyNotReady", deps=("done",)))
     follow.Printer(stream).close(unitstate.rows(snap, dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
     assert stream.getvalue() == "not Ready: next Waiting (DependencyNotReady)\n"
+
+
+def test_the_pivot_phase_shows_under_the_pivot_unit() -> None:
+    job = {"kind": "Job", "metadata": {"name": "cluster-init-pivot", "namespace": "x",
+                                       "annotations": {unitstate.PIVOT_PHASE: "create (6/10)"}},
+           "status": {"active": 1, "failed": 1}}
+    rows = unitstate.rows(snapshot(unit("pivot", ready="False", reason="Progressing"), job),
+                          dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert (rows[1].kind, rows[1].state) == ("Job", unitstate.RUNNING)
+    assert rows[1].message == "phase create (6/10); 1 failed attempts"

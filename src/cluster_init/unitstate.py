@@ -16,6 +16,7 @@ from cluster_init.kube.status import CURRENT, FAILED, IN_PROGRESS, condition, re
 READY, FAILED_, WAITING, RUNNING, SUSPENDED, PENDING = "Ready", "Failed", "Waiting", "Reconciling", "Suspended", \
     "Pending"
 UNIT_LABEL = "cluster-init/unit"
+PIVOT_PHASE = "cluster-init.dev/pivot-phase"  # the annotation where the pivot Job writes the move's phase
 
 
 @dataclass(frozen=True)
@@ -157,4 +158,6 @@ def _job(job: Mapping[str, Any]) -> tuple[str, str]:
     failed = condition(job, "Failed") or {}
     if failed.get("status") == "True":
         return FAILED_, str(failed.get("message") or "")
-    return RUNNING, f"{status.get('failed', 0)} failed attempts" if status.get("failed") else ""
+    phase = ((job.get("metadata") or {}).get("annotations") or {}).get(PIVOT_PHASE, "")
+    tries = f"{status['failed']} failed attempts" if status.get("failed") else ""
+    return RUNNING, "; ".join(part for part in (phase and f"phase {phase}", tries) if part)

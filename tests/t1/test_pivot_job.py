@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cluster_init import unitstate
 from cluster_init.kube import ApiError, Client
 from cluster_init.pivot import Engine, Options, Refused, job
 from tests.t1 import capi_graphs as graphs
@@ -72,7 +73,8 @@ def read(pair: Pair, side: str, kind: str, ns: str, name: str) -> JSON | None:
         async with src, dst:
             client = src if side == "source" else dst
             try:
-                return await client.get(job.SECRET if kind == "Secret" else job.CONFIGMAP, name, ns)
+                kinds = {"Secret": job.SECRET, "ConfigMap": job.CONFIGMAP, "Job": job.JOB}
+                return await client.get(kinds[kind], name, ns)
             except ApiError as e:
                 if e.not_found:
                     return None
@@ -183,3 +185,25 @@ def test_a_backup_too_large_for_a_secret_refuses_before_any_change(pair: Pair,
     source_after, target_after = snapshots(pair, ns)
     assert not target_after and read(pair, "source", "Secret", ns, BACKUP) is None
     assert not check_moved(before, {}, source_after, kept_in_source=before, statuses=True)  # as it was, unpaused
+
+
+def test_the_job_reports_each_phase_on_itself(pair: Pair) -> None:
+    """With --report-job, the move's phase is written on the Job (where `watch` shows it), ending with `done`."""
+    ns = f"pj-{uuid.uuid4().hex[:8]}"
+    objects = objects_with_real_kubeconfig(pair, ns)
+    generate(pair, objects)
+    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pivot", "namespace": ns},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                           "containers": [{"name": "pivot", "image": "cluster-init:test"}]}}}}
+
+    async def create() -> None:
+        src, dst = pair.clients()
+        async with src, dst:
+            await src.create(job.JOB, body, ns)
+
+    run(create())
+    code, _, err = cli(*job_args(pair, ns), "--report-job", "pivot")
+    assert code == 0, err
+    reported = read(pair, "source", "Job", ns, "pivot")
+    assert reported is not None
+    assert reported["metadata"]["annotations"][unitstate.PIVOT_PHASE] == "done"

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cluster_init.kube import Client, KubeConfig, RetryPolicy
-    from cluster_init.pivot.engine import BeforeCopy, Options, Report
+    from cluster_init.pivot.engine import BeforeCopy, Observer, Options, Report, Step
     from cluster_init.pivot.graph import Plan
+    from cluster_init.pivot.job import JobPhases
 
 NAME = "pivot"
 SUMMARY = "Move Cluster API objects to another cluster (or back them up to / restore them from files)."
@@ -55,6 +56,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="before copying anything, store the objects to move as a Secret in --namespace of the source "
                         "(key backup.tar.gz: the --to-directory files; at most 1 MiB compressed, else the move is "
                         "refused); a resumed move keeps the first run's backup")
+    p.add_argument("--report-job", type=common.name, metavar="NAME",
+                   help="write the move's phase as an annotation of this Job in --namespace of the source (the "
+                        "bundle's pivot Job names itself, so that `cluster-init watch` shows the phase)")
     p.add_argument("--suspend-kustomization", type=common.name, metavar="NAME",
                    help="suspend this Flux Kustomization in --namespace of the source before copying, so that the "
                         "source's Flux does not create again what moves away")
@@ -201,12 +205,18 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
                                   "give the kubeconfig of the target cluster")])
     async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
             Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, _locked(from_cfg, options, retry):
-        result = await Engine(source, target, options, progress).move(_before_copy(args, source))
-        if args.mark_pivoted and not options.dry_run:
-            from cluster_init.pivot import job
+        from cluster_init.pivot import job
 
+        phases = job.JobPhases(source, args.namespace, args.report_job) if args.report_job else None
+        result = await Engine(source, target, options, _both(progress, phases)).move(_before_copy(args, source, phases))
+        if args.mark_pivoted and not options.dry_run:
+            if phases:
+                phases.say("mark pivoted")
             await job.mark_pivoted(target, args.namespace, args.mark_pivoted)
             print(f"pivot: marked the target pivoted (ConfigMap {args.namespace}/{args.mark_pivoted})", file=sys.stderr)
+        if phases:
+            phases.say("done")
+            await phases.flush()
         return result
 
 
@@ -222,7 +232,19 @@ async def _target_config(args: argparse.Namespace, from_cfg: KubeConfig, retry: 
     return job.load_kubeconfig(text, f"Secret {args.namespace}/{args.to_kubeconfig_secret}")
 
 
-def _before_copy(args: argparse.Namespace, source: Client) -> BeforeCopy | None:
+def _both(progress: Observer, phases: JobPhases | None) -> Observer:
+    """The progress lines, and the phases on the Job when it reports them."""
+    if phases is None:
+        return progress
+
+    def observe(step: Step) -> None:
+        progress(step)
+        phases(step)
+
+    return observe
+
+
+def _before_copy(args: argparse.Namespace, source: Client, phases: JobPhases | None) -> BeforeCopy | None:
     """The backup and the suspension of the source's Flux Kustomization, once everything is paused and checked."""
     if not args.backup_secret and not args.suspend_kustomization:
         return None
@@ -230,6 +252,8 @@ def _before_copy(args: argparse.Namespace, source: Client) -> BeforeCopy | None:
 
     async def before(plan: Plan, state: Mapping[str, str]) -> None:
         if args.backup_secret:
+            if phases:
+                phases.say("backup")
             said = await job.store_backup(source, plan, state, args.namespace, args.backup_secret)
             print(f"pivot: {said}", file=sys.stderr)
         if args.suspend_kustomization and await job.suspend_kustomization(source, args.namespace,

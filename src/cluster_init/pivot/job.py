@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import io
 import os
 import tarfile
@@ -28,12 +30,14 @@ import yaml
 from cluster_init.errors import Problem
 from cluster_init.kube import ApiError, Client, KubeConfig, KubeconfigError, Resource
 from cluster_init.pivot import backup
-from cluster_init.pivot.engine import Refused
+from cluster_init.pivot.engine import PHASES, Refused, Step
 from cluster_init.pivot.graph import Plan
+from cluster_init.unitstate import PIVOT_PHASE
 
 SECRET = Resource("v1", "Secret", "secrets", True, False)
 CONFIGMAP = Resource("v1", "ConfigMap", "configmaps", True, False)
 KUSTOMIZATION = Resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations", True, True)
+JOB = Resource("batch/v1", "Job", "jobs", True, True)
 ARCHIVE_KEY = "backup.tar.gz"
 JOB_BACKUP_SECRET = "cluster-init-pivot-backup"  # the pivot unit's Job writes its backup there
 BACKUP_LABEL = "cluster-init/pivot-backup"
@@ -180,3 +184,39 @@ async def mark_pivoted(client: Client, namespace: str, name: str) -> None:
     await client.request("PATCH", CONFIGMAP.path(namespace, name), body=body,
                          params={"fieldManager": FIELD_MANAGER, "force": "true"},
                          content_type="application/apply-patch+yaml")
+
+
+class JobPhases:
+    """An engine observer that writes the move's current phase on the pivot Job (annotation PIVOT_PHASE), so
+    that `watch` shows the phase under the pivot unit. Writes run in the background, one at a time, latest phase
+    wins; a failed write is dropped (the move matters, not its report)."""
+
+    def __init__(self, client: Client, namespace: str, name: str) -> None:
+        self.client, self.namespace, self.name = client, namespace, name
+        self.latest = self.sent = ""
+        self.task: asyncio.Task[None] | None = None
+
+    def __call__(self, step: Step) -> None:
+        self.say(step.phase)
+
+    def say(self, phase: str) -> None:
+        """Report `phase` (an engine phase, or one of the Job's own: backup, suspend, mark pivoted)."""
+        if phase == self.latest:
+            return
+        self.latest = phase
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self.sent != self.latest:
+            phase = self.latest
+            of = f" ({PHASES.index(phase) + 1}/{len(PHASES)})" if phase in PHASES else ""
+            with contextlib.suppress(ApiError):
+                await self.client.patch(JOB, self.name, self.namespace,
+                                        {"metadata": {"annotations": {PIVOT_PHASE: phase + of}}},
+                                        field_manager=FIELD_MANAGER)
+            self.sent = phase
+
+    async def flush(self) -> None:
+        if self.task is not None:
+            await self.task
