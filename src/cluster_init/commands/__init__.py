@@ -15,7 +15,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 
-NAMES = ("validate", "plan", "render", "images", "bootstrap", "watch", "status", "kubeconfig", "pivot", "mirror")
+NAMES = ("validate", "plan", "render", "images", "bootstrap", "watch", "status", "kubeconfig", "pivot", "mirror",
+         "cleanup")
 OFFLINE = ("validate", "plan", "render", "images")  # commands that touch no cluster
 
 
