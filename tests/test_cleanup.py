@@ -118,6 +118,15 @@ def test_plan_is_in_dependency_order() -> None:
     assert first["subnet"] < first["network"] < first["security group"]
 
 
+def test_a_server_that_never_got_its_port() -> None:
+    """A server in ERROR without any address is found by its port's name; a namesake with an address is not."""
+    inv = project()
+    inv["servers"] += [{"id": "srv-err", "name": "mgmt-cp-c", "status": "ERROR", "addresses": {}},
+                       {"id": "srv-twin", "name": "mgmt-cp-c", "status": "ACTIVE", "addresses": {"private": [{}]}}]
+    servers = {i.id for i in discovery.find(A, inv) if i.kind == "server"}
+    assert servers == {"srv-mgmt-cp-a", "srv-mgmt-md-b", "srv-err"}
+
+
 def test_a_dangling_volume_is_found_after_its_server_is_gone() -> None:
     """A cleanup killed after the servers: the machines' names still come from their ports."""
     inv = project()

@@ -85,15 +85,25 @@ def _cluster(env: Environment, args: argparse.Namespace) -> Cluster:
 
 
 class _cloud_errors:
-    """OpenStack's own failures (unreachable, refused credentials, an API error) as one line, exit 1."""
+    """OpenStack's own failures (unreachable, refused credentials, an API error) as one line, exit 1; the
+    libraries' log lines are theirs, not the user's."""
 
     def __enter__(self) -> None:
-        return None
+        import logging
+
+        for name in ("keystoneauth", "openstack", "stevedore"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
         from keystoneauth1 import exceptions as auth
         from openstack import exceptions as sdk
 
         if isinstance(error, sdk.SDKException | auth.ClientException):
-            message = " ".join(str(error).split())[:300]
-            raise RuntimeFailure(f"OpenStack: {type(error).__name__}: {message}") from None
+            message = " ".join(str(error).split()).split(": HTTP", 1)[0][:200]
+            hint = next((h for cls, h in HINTS if isinstance(error, getattr(auth, cls))), "")
+            raise RuntimeFailure(f"OpenStack: {type(error).__name__}: {message}{hint}") from None
+
+
+HINTS = (("Unauthorized", "; the cloud refused the credentials: check secrets.openstack (or the cloud of --os-cloud)"),
+         ("ConnectFailure", "; check auth_url and that this machine reaches the cloud"),
+         ("DiscoveryFailure", "; check auth_url and that this machine reaches the cloud"))

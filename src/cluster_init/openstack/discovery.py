@@ -120,16 +120,17 @@ def _with_device(item: Item, inv: Inventory) -> Item:
 
 def _servers(cluster: Cluster, inv: Inventory, ports: list[Item]) -> list[Item]:
     """The machines: CAPO names a server after its OpenStackMachine and gives it the ports above. A server is the
-    cluster's when one of those ports is bound to it, or (a server that failed before its ports were bound) when
-    a port is named `<server>-<index>` after it (getPortName)."""
+    cluster's when one of those ports is bound to it, or, for a server that failed before any port was bound to
+    it (no address at all), when a port of the cluster is named `<server>-<index>` after it (getPortName). A
+    server of the same name with an address elsewhere is someone else's."""
     bound = {p.refs["device_id"] for p in ports}
     machines = {markers.machine_of_port(p.name) for p in ports}
     found = []
     for server in inv["servers"]:
         if server["id"] in bound:
             found.append(_item("server", server, "holds a port of the cluster"))
-        elif server.get("name") in machines:
-            found.append(_item("server", server, "named after a port of the cluster"))
+        elif server.get("name") in machines and not server.get("addresses"):
+            found.append(_item("server", server, "no address, named after a port of the cluster"))
     return found
 
 
