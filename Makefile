@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ENV ?= environment-values/kubeadm-capd
 
-.PHONY: setup plan bootstrap test lint bench bench-pivot upgrades readme-versions clean
+.PHONY: setup plan bootstrap openstack test lint bench bench-pivot upgrades readme-versions clean
 
 setup: $(VENV)/.installed
 	$(BIN)/python -m cluster_init.tools install
@@ -30,6 +30,11 @@ bootstrap: setup
 	$(BIN)/python -m testenv stack build
 	$(BIN)/python -m testenv stack env --env $(ENV) --out .cluster-init/env
 	$(BIN)/cluster-init bootstrap .cluster-init/env
+
+# The test OpenStack (testenv/openstack) from fresh state; prints OS_CLIENT_CONFIG_FILE and OS_CLOUD. The T2 tests
+# start it themselves. Stop it with `$(BIN)/python -m testenv openstack down`.
+openstack: setup
+	$(BIN)/python -m testenv openstack up
 
 # Lint, type-check and run every test tier.
 test: setup lint

@@ -1,4 +1,4 @@
-"""Command line: python -m testenv {up,down,build,gomod}."""
+"""Command line: python -m testenv {up,down,build,gomod,stack,openstack}."""
 
 from __future__ import annotations
 
@@ -39,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     stack.add_argument("--name", default="cluster-init-stack", help="kind cluster name (default: %(default)s)")
     stack.add_argument("--env", type=Path, metavar="ENV_DIR", help="env: the environment folder to point at the stack")
     stack.add_argument("--out", type=Path, metavar="OUT_DIR", help="env: where to write it")
+    openstack = sub.add_parser("openstack", help="the test OpenStack (testenv/openstack)")
+    openstack.add_argument("action", choices=("up", "down", "env"),
+                           help="up: install what is missing, start it from fresh state, print OS_CLIENT_CONFIG_FILE"
+                                "=... and OS_CLOUD=...; down: stop it by its recorded PIDs; env: print those lines")
     args = parser.parse_args(argv)
+    if args.command == "openstack":
+        return _openstack(args.action)
     if args.command == "stack" and args.action == "env":
         if not (args.env and args.out):
             parser.error("stack env needs --env ENV_DIR and --out OUT_DIR")
@@ -92,6 +98,22 @@ def _stack(action: str, name: str) -> int:
     except (build.BuildError, host.HostError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _openstack(action: str) -> int:
+    from testenv import openstack
+
+    try:
+        if action == "down":
+            stopped = openstack.down()
+            print(f"stopped {', '.join(stopped)}" if stopped else "the test cloud was not running")
+            return 0
+        path = openstack.up() if action == "up" else openstack.clouds_yaml()
+    except (openstack.install.InstallError, openstack.services.ServiceError, OSError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"OS_CLIENT_CONFIG_FILE={path}\nOS_CLOUD={openstack.CLOUD}")
     return 0
 
 
