@@ -12,7 +12,9 @@ import fcntl
 import json
 import shutil
 import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -155,11 +157,25 @@ def _write_clouds(cloud: Cloud) -> Path:
 
 @contextmanager
 def _exclusive() -> Iterator[None]:
-    """One `up` or `down` at a time on this machine (they share the state folder and the ports)."""
+    """One `up`, `down` or `session` at a time on this machine (they share the state folder and the ports)."""
     install.root().mkdir(parents=True, exist_ok=True)
     with (install.root() / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("… waiting: another session uses the test cloud", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+@contextmanager
+def session(timeout: float = 600) -> Iterator[Path]:
+    """The cloud started fresh, kept for the block and stopped after it; another session waits meanwhile."""
+    with _exclusive():
+        try:
+            yield _up(timeout)
+        finally:
+            services.stop_all(install.root())
 
 
 def up(timeout: float = 600) -> Path:
@@ -224,6 +240,18 @@ def down() -> list[str]:
     """Stop the cloud's processes by their recorded PIDs; the names that were running."""
     with _exclusive():
         return services.stop_all(install.root())
+
+
+def answering() -> bool:
+    """Whether a cloud started by `up` runs: its clouds.yaml is there and its keystone answers."""
+    if not clouds_yaml().exists() or not seed_facts().exists():
+        return False
+    auth_url = yaml.safe_load(clouds_yaml().read_text())["clouds"][CLOUD]["auth"]["auth_url"]
+    try:
+        with urllib.request.urlopen(auth_url, timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def seeded() -> dict[str, Any]:

@@ -163,9 +163,8 @@ def cinder(cloud: Cloud) -> Sections:
 def octavia(cloud: Cloud) -> Sections:
     out = common(cloud, "octavia")
     certs = cloud.state / "octavia" / "certs"
-    out["DEFAULT"].pop("transport_url")
     out.update({"database": {"connection": db("octavia")},
-                "oslo_messaging": {"topic": "octavia_prov", "transport_url": transport()},
+                "oslo_messaging": {"topic": "octavia_prov"},
                 "api_settings": {"bind_host": cloud.host, "auth_strategy": "keystone",
                                  "enabled_provider_drivers": "amphora:the test cloud's no-op amphorae",
                                  "default_provider_driver": "amphora"},

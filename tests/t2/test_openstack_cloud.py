@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.t2.conftest import openstack_connection
+
 pytestmark = pytest.mark.t2
 
 WAIT = 300.0
@@ -41,15 +43,20 @@ def listing(conn: Any) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def conn(openstack_cloud: tuple[Path, str]) -> Iterator[Any]:
-    import openstack
-
-    path, name = openstack_cloud
-    connection = openstack.connect(cloud=name, config_files=[str(path)])
+    connection = openstack_connection(*openstack_cloud)
     yield connection
     connection.close()
 
 
-def test_every_resource_capo_uses_is_created_and_deleted(conn: Any) -> None:
+@pytest.fixture(scope="module")
+def admin(openstack_cloud: tuple[Path, str]) -> Iterator[Any]:
+    path, name = openstack_cloud
+    connection = openstack_connection(path, f"{name}-admin")
+    yield connection
+    connection.close()
+
+
+def test_every_resource_capo_uses_is_created_and_deleted(conn: Any, admin: Any) -> None:
     before = listing(conn)
     tag = f"t2-{uuid.uuid4().hex[:6]}"
     external = conn.network.find_network("public")
@@ -69,7 +76,8 @@ def test_every_resource_capo_uses_is_created_and_deleted(conn: Any) -> None:
                                         networks=[{"port": port.id}], key_name="test-key")
     server = until("server ACTIVE", lambda: (s := conn.compute.get_server(server.id)).status == "ACTIVE" and s)
     assert conn.network.get_port(port.id).device_id == server.id
-    assert conn.network.get_port(port.id).binding_vif_type == "ovs"  # bound by the stand-in mechanism driver
+    bound = admin.network.get_port(port.id)  # bindings are the admin's to see
+    assert (bound.binding_vif_type, bound.binding_host_id) == ("ovs", server.compute_host or bound.binding_host_id)
 
     volume = conn.block_storage.create_volume(name=tag, size=1)
     until("volume available", lambda: conn.block_storage.get_volume(volume.id).status == "available")
