@@ -43,7 +43,19 @@ def cli_objects(env: Environment, namespace: str, source: dict[str, Any] | None 
                            "data": {"values": yamlfile.dump_one({"source": source})}})
         helm_release = next(o for o in release if o["kind"] == "HelmRelease")
         helm_release["spec"]["valuesFrom"].append({"kind": "ConfigMap", "name": SOURCE_VALUES, "valuesKey": "values"})
-    return [namespace_object, *environment_objects(env, namespace), *release]
+    return [namespace_object, *environment_objects(env, namespace), *source_auth(values, namespace), *release]
+
+
+def source_auth(values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """The git remote's credentials (`secrets.source`) as the Secret `source.secret_ref` names, when both are set."""
+    credentials = (values.get("secrets") or {}).get("source")
+    name = values["source"].get("secret_ref")
+    if not credentials or not name or values["source"].get("kind") == "OCIRepository":
+        return []
+    labels = {"app.kubernetes.io/part-of": "cluster-init"}
+    return [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+             "metadata": {"name": name, "namespace": namespace, "labels": labels},
+             "stringData": {"username": credentials["username"], "password": credentials["password"]}}]
 
 
 def environment_objects(env: Environment, namespace: str) -> list[dict[str, Any]]:
@@ -70,6 +82,9 @@ def bootstrap_release(values: dict[str, Any], namespace: str) -> list[dict[str, 
                  "CLUSTER_INIT_SOURCE_REF": source["ref"],
                  "CLUSTER_INIT_SOURCE_INSECURE": "true" if source.get("insecure") else "false"}
     objects = [_typed(flux.substitute_strings(obj, variables)) for obj in yamlfile.objects("kustomize", built.stdout)]
+    if source.get("secret_ref") and not oci:
+        repository = next(o for o in objects if o["kind"] == "GitRepository")
+        repository["spec"]["secretRef"] = {"name": source["secret_ref"]}
     if oci:
         with open(os.path.join(chart_dir(), "bootstrap.values.yaml"), encoding="utf-8") as f:
             objects.insert(0, {"apiVersion": "v1", "kind": "ConfigMap",

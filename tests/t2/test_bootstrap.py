@@ -1,10 +1,13 @@
 """T2, end to end: `cluster-init bootstrap` as a user runs it, on the offline stack, from nothing to a
-self-managed kubeadm-capd management cluster, killed three times on the way and run again each time.
+self-managed kubeadm-capd management cluster, killed three times on the way and run again each time; then a
+change pushed to the source reaches the management cluster through its own Flux.
 
-The environment is kubeadm-capd pointed at the stack's mirrors (what `make bootstrap` does); the source is this
-working tree (`--source local`). Nothing is pre-seeded: the command creates the kind cluster, installs Flux,
-applies the release, and the chart's units build the management cluster, install Flux and the chart there, and
-pivot. The test then reads both clusters.
+The source is a git remote, as in production (`--source git URL@REF`): a clone of this working tree with the
+environment committed in it (kubeadm-capd pointed at the stack's mirrors, as `make bootstrap` does), served over
+HTTP with basic auth by a stand-in git server (testenv/gitserver.py); its credentials are in the environment's
+secrets (`secrets.source`). Nothing is pre-seeded: the command creates the kind cluster, installs Flux, applies
+the release, and the chart's units build the management cluster, install Flux and the chart there, and pivot.
+The test then reads both clusters, pushes a commit and watches the management cluster take it.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+import yaml
 
-from cluster_init import output
+from cluster_init import output, publish
 from cluster_init.kube import KubeConfig
 from cluster_init.kube.sync import SyncClient
+from testenv import gitserver
 from testenv.build import BuildError
 from testenv.stack import build_all, cluster
 from testenv.stack import environment as stack_environment
@@ -36,14 +42,40 @@ CLI = str(Path(sys.executable).parent / "cluster-init")
 class Run(NamedTuple):
     proc: subprocess.CompletedProcess[str]
     management: Path
+    checkout: Path  # the user's clone of the source, the environment in it
     bootstrap_leaks: list[str]  # where the canary showed on the bootstrap cluster
     printed: list[str]  # everything the runs printed
 
 
 CANARY = "canary-5d41402abc4b2a76b9719d911017c592"
-CANARY_SECRETS = (  # a capd environment needs no secret: the canary rides in the only secret block there is
-    "secrets:\n  openstack: {auth_url: 'https://keystone.test/v3', username: u, password: " + CANARY + ",\n"
+GIT_USER = "t2-git-reader"  # not a word the output has otherwise: secrets are masked wherever they show
+CANARY_SECRETS = (  # the git password is the canary, and so is the OpenStack one (a capd environment needs none)
+    f"secrets:\n  source: {{username: {GIT_USER}, password: {CANARY}}}\n"
+    "  openstack: {auth_url: 'https://keystone.test/v3', username: u, password: " + CANARY + ",\n"
     "              project_name: p, user_domain_name: Default, project_domain_name: Default}\n")
+ENVIRONMENT = "environment-values/t2-kubeadm-capd"  # where the user keeps the environment in the source
+
+
+def git(checkout: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(checkout), "-c", "user.name=t2", "-c", "user.email=t2@cluster-init.test",
+                           *args], capture_output=True, text=True, check=True).stdout
+
+
+def source_checkout(work: Path) -> tuple[Path, Path]:
+    """A clone of this working tree with the environment committed in it, and the bare remote it pushes to."""
+    checkout, remote = work / "checkout", work / "remote" / "cluster-init.git"
+    for name, content in publish.working_tree(ROOT).items():
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_bytes(content)
+    env = stack_environment.write(ROOT / "environment-values" / "kubeadm-capd", checkout / ENVIRONMENT)
+    (env / "secrets.yaml").write_text(CANARY_SECRETS)
+    git(checkout, "init", "-q", "-b", "main")
+    (checkout / ".git" / "info" / "exclude").write_text("secrets.yaml\n")  # secrets never go to git
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "the bundle and the t2 environment")
+    subprocess.run(["git", "clone", "-q", "--bare", str(checkout), str(remote)], check=True)
+    git(checkout, "remote", "add", "origin", str(remote))
+    return checkout, remote
 
 
 def cluster_config(name: str, work: Path) -> Path:
@@ -103,18 +135,19 @@ def killed_at(argv: list[str], marker: str) -> str:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     build_all()
     work = tmp_path_factory.mktemp("bootstrap")
-    env = stack_environment.write(ROOT / "environment-values" / "kubeadm-capd", work / "kubeadm-capd")
-    (env / "secrets.yaml").write_text(CANARY_SECRETS)
-    argv = [CLI, "bootstrap", str(env), "--kind", NAME, "--timeout", "2400",
-            "--management-kubeconfig", str(work / "mgmt.kubeconfig")]
+    checkout, remote = source_checkout(work)
     cluster.down(NAME)
     remove_management_cluster()
     try:
-        printed = [killed_at(argv, marker) for marker in KILL_POINTS]
-        leaks = canary_leaks(cluster_config(NAME, work))  # the bootstrap cluster, before the last run deletes it
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3000, cwd=ROOT, check=False)
-        printed += [proc.stdout, proc.stderr]
-        yield Run(proc, work / "mgmt.kubeconfig", leaks, printed)
+        with gitserver.serving(remote.parent, GIT_USER, CANARY) as url:
+            argv = [CLI, "bootstrap", str(checkout / ENVIRONMENT), "--kind", NAME, "--timeout", "2400",
+                    "--source", "git", f"{url}/{remote.name}@refs/heads/main",
+                    "--management-kubeconfig", str(work / "mgmt.kubeconfig")]
+            printed = [killed_at(argv, marker) for marker in KILL_POINTS]
+            leaks = canary_leaks(cluster_config(NAME, work))  # the bootstrap cluster, before the last run deletes it
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=3000, cwd=ROOT, check=False)
+            printed += [proc.stdout, proc.stderr]
+            yield Run(proc, work / "mgmt.kubeconfig", checkout, leaks, printed)
     finally:
         cluster.down(NAME)
         remove_management_cluster()
@@ -174,3 +207,31 @@ def test_nothing_was_duplicated_by_the_killed_runs(run: Run) -> None:
                                  f"label=io.x-k8s.kind.cluster={MANAGEMENT}"],
                                 capture_output=True, text=True, check=True).stdout.split()
     assert sorted(c.removeprefix(MANAGEMENT + "-").split("-")[0] for c in containers) == ["control", "lb"], containers
+
+
+PUSHED_LABEL = "t2.cluster-init.test/pushed-after-pivot"
+
+
+def test_a_change_pushed_to_the_source_reaches_the_management_cluster(run: Run) -> None:
+    """After the pivot, with the bootstrap cluster gone: a label on the Cluster, committed to the environment's
+    values.yaml and pushed, is applied by the management cluster's own Flux (its GitRepository asked to fetch
+    now, as `flux reconcile source git` does, rather than waiting for its interval)."""
+    assert run.proc.returncode == 0, run.proc.stderr[-2000:]
+    values_file = run.checkout / ENVIRONMENT / "values.yaml"
+    values = yaml.safe_load(values_file.read_text())
+    patch = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+             "metadata": {"name": MANAGEMENT, "labels": {PUSHED_LABEL: "yes"}}}
+    units = values.setdefault("units", {}).setdefault("management-cluster", {})
+    units["patches"] = [{"target": {"kind": "Cluster"}, "patch": yaml.safe_dump(patch)}]
+    values_file.write_text(yaml.safe_dump(values, sort_keys=False))
+    git(run.checkout, "commit", "-q", "-am", "label the management cluster")
+    git(run.checkout, "push", "-q", "origin", "main")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cluster.kubectl(run.management, "annotate", "--overwrite", "-n", "cluster-init", "gitrepository/cluster-init",
+                    f"reconcile.fluxcd.io/requestedAt={now}")
+    client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
+    path = f"/apis/cluster.x-k8s.io/v1beta2/namespaces/cluster-init/clusters/{MANAGEMENT}"
+    deadline = time.monotonic() + 900
+    while (client.request("GET", path)["metadata"].get("labels") or {}).get(PUSHED_LABEL) != "yes":
+        assert time.monotonic() < deadline, "the pushed label did not reach the Cluster on the management cluster"
+        time.sleep(3)

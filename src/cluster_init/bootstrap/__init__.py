@@ -27,6 +27,7 @@ from cluster_init.progress import step
 from cluster_init.values import merged
 
 LOCAL_REPOSITORY = "cluster-init"
+SOURCE_AUTH_SECRET = "cluster-init-source-auth"  # the git remote's credentials, from `secrets.source`
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Options:
 def run(env: Environment, options: Options) -> int:
     values = merged(env, "bootstrap")
     with tempfile.TemporaryDirectory(prefix="cluster-init-") as work:
-        source = _source(options.source, values)
+        source = _source(options.source, values, env.directory)
         config = _bootstrap_cluster(options, values, Path(work))
         _install(config, env, values, options, source)
         code = _follow(config, options)
@@ -174,8 +175,9 @@ async def _flux_there(client: Client, namespace: str) -> str | None:
     return None
 
 
-def _source(choice: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The chart's `source` values for `--source`: this working tree pushed to the local registry, or a git ref."""
+def _source(choice: str, values: dict[str, Any], env_dir: Path) -> dict[str, Any]:
+    """The chart's `source` values for `--source`: this working tree pushed to the local registry, or a git ref
+    (with the credentials of `secrets.source`, and the environment's folder when it is in a git checkout)."""
     if choice == "local":
         from cluster_init import publish
         from cluster_init.bootstrap import registry
@@ -187,7 +189,25 @@ def _source(choice: str, values: dict[str, Any]) -> dict[str, Any]:
         return {"kind": "OCIRepository", "url": f"oci://{registry.in_cluster()}/{LOCAL_REPOSITORY}",
                 "ref": published.tag, "insecure": True}
     url, _, ref = choice.removeprefix("git ").rpartition("@")
-    return {**values["source"], "kind": "GitRepository", "url": url, "ref": ref, "insecure": False}
+    source = {**values["source"], "kind": "GitRepository", "url": url, "ref": ref, "insecure": False}
+    if ((values.get("secrets") or {}).get("source")) and not source.get("secret_ref"):
+        source["secret_ref"] = SOURCE_AUTH_SECRET
+    folder = environment_path(env_dir)
+    if folder is not None:
+        source["environment_path"] = folder
+        print(f"the management cluster reads {folder}/values.yaml from {url}: push a change there to apply it",
+              file=sys.stderr)
+    return source
+
+
+def environment_path(env_dir: Path) -> str | None:
+    """`./<folder>` of the environment inside its git checkout (the source's layout), None outside one."""
+    import subprocess
+
+    found = subprocess.run(["git", "-C", str(env_dir), "rev-parse", "--show-prefix"], capture_output=True,
+                           text=True, check=False)
+    prefix = found.stdout.strip().rstrip("/")
+    return f"./{prefix}" if found.returncode == 0 and prefix else None
 
 
 def connect(kind_name: str | None, kubeconfig: Path | None, work: Path) -> KubeConfig:
