@@ -66,10 +66,38 @@ def ours(work: Path) -> dict[str, float]:
     env = stack_environment.write(ENV, work / "ours-env")
     steps: dict[str, float] = {}
     cli = str(Path(sys.executable).parent / "cluster-init")
-    timed(steps, "cluster-init bootstrap", lambda: run([cli, "bootstrap", str(env), "--kind", "bench-ours",
-                                                        "--management-kubeconfig", str(work / "ours.kubeconfig")],
-                                                       cwd=ROOT, timeout=3600))
+    argv = [cli, "bootstrap", str(env), "--kind", "bench-ours", "-o", "json",
+            "--management-kubeconfig", str(work / "ours.kubeconfig")]
+    start = time.time()
+    timed(steps, "cluster-init bootstrap", lambda: TIMELINE.update(timeline(run_both(argv), start)))
+    for name, seconds in TIMELINE.items():
+        print(f"    {name}: {seconds:.0f}s", file=sys.stderr)
     return steps
+
+
+TIMELINE: dict[str, float] = {}  # ours, inside: when each step finished and each unit was first Ready (s from start)
+
+
+def run_both(argv: list[str]) -> tuple[str, str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:3])} failed: {proc.stderr[-2000:]}")
+    return proc.stdout, proc.stderr
+
+
+def timeline(printed: tuple[str, str], start: float) -> dict[str, float]:
+    """From the CLI's own output: each step's duration (its ✓ lines) and each unit's first Ready event."""
+    import datetime as dt
+
+    out, err = printed
+    found = {f"step {line[2:].rsplit(' (', 1)[0]}": float(line.rsplit("(", 1)[1].rstrip("s)"))
+             for line in err.splitlines() if line.startswith("✓ ")}
+    for line in out.splitlines():
+        event = json.loads(line)
+        key = f"unit {event['name']} Ready at"
+        if event["kind"] == "unit" and event["state"] == "Ready" and key not in found:
+            found[key] = round(dt.datetime.fromisoformat(event["time"]).timestamp() - start)
+    return found
 
 
 def repository(work: Path) -> Path:
@@ -203,7 +231,8 @@ def main() -> int:
                 remove_management_cluster()
     total = {name: sum(steps.values()) for name, steps in results.items()}
     ratio = round(total["ours"] / total["imperative"], 2) if len(total) == 2 else None
-    print(json.dumps({"steps": results, "total": total, "ours / imperative": ratio}, indent=2))
+    print(json.dumps({"steps": results, "total": total, "ours / imperative": ratio, "ours timeline": TIMELINE},
+                     indent=2))
     return 0
 
 
