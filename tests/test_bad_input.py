@@ -115,3 +115,19 @@ def test_every_problem_is_reported_at_once(cli: Callable[..., Result], make_env:
     result = cli("validate", str(env))
     assert result.code == 2
     assert "cluster.infra_provider" in result.err and "cluster.name" in result.err
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ([], "usage: ./bootstrap.sh ENV"),
+    (["no-such-env"], "environment-values/no-such-env: no such environment directory"),
+])
+def test_the_bootstrap_wrapper_refuses_in_one_line(args: list[str], says: str) -> None:
+    """`./bootstrap.sh ENV`, the seed's entry point, hands over to `cluster-init bootstrap environment-values/ENV`."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run(["bash", str(ROOT / "bootstrap.sh"), *args], capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert says in proc.stderr and "Traceback" not in proc.stderr
