@@ -173,7 +173,7 @@ def octavia(cloud: Cloud) -> Sections:
                                       "network_driver": "test_neutron_vip", "volume_driver": "volume_noop_driver",
                                       "image_driver": "image_noop_driver", "loadbalancer_topology": "SINGLE",
                                       "workers": 1, "amp_boot_network_list": "", "amp_flavor_id": "noop",
-                                      "amp_image_tag": "noop"},
+                                      "amp_image_tag": "noop", "client_ca": certs / "ca.pem"},
                 "task_flow": {"jobboard_enabled": False},
                 "certificates": {"cert_generator": "local_cert_generator", "ca_certificate": certs / "ca.pem",
                                  "ca_private_key": certs / "ca.key"},

@@ -29,6 +29,16 @@ def until(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
     return found
 
 
+def gone(get: Callable[[str], Any], id_: str) -> bool:
+    from openstack.exceptions import NotFoundException
+
+    try:
+        get(id_)
+    except NotFoundException:
+        return True
+    return False
+
+
 def listing(conn: Any) -> set[tuple[str, str]]:
     """Every resource of the project by type and id (the default security group included)."""
     kinds: dict[str, Callable[[], Any]] = {
@@ -97,14 +107,14 @@ def test_every_resource_capo_uses_is_created_and_deleted(conn: Any, admin: Any) 
 
     conn.network.delete_ip(lb_fip)
     conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
-    until("load balancer deleted", lambda: conn.load_balancer.find_load_balancer(lb.id) is None)
-    assert conn.network.find_port(vip.id) is None  # the VIP port goes with it
+    until("load balancer deleted", lambda: gone(conn.load_balancer.get_load_balancer, lb.id))
+    assert gone(conn.network.get_port, vip.id)  # the VIP port goes with it
     conn.compute.delete_volume_attachment(server, volume.id)
     until("volume detached", lambda: conn.block_storage.get_volume(volume.id).status == "available")
     conn.block_storage.delete_volume(volume.id)
     conn.compute.delete_server(server.id)
-    until("server deleted", lambda: conn.compute.find_server(server.id) is None)
-    until("volume deleted", lambda: conn.block_storage.find_volume(volume.id) is None)
+    until("server deleted", lambda: gone(conn.compute.get_server, server.id))
+    until("volume deleted", lambda: gone(conn.block_storage.get_volume, volume.id))
     conn.network.delete_ip(fip)
     conn.network.delete_port(port)
     conn.network.delete_security_group(group)

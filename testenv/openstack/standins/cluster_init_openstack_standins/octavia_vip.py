@@ -14,7 +14,7 @@ OWNER = "Octavia"
 
 class NeutronVipNetworkDriver(NoopNetworkDriver):
     def allocate_vip(self, loadbalancer):
-        neutron = clients.NeutronAuth.get_neutron_client()
+        neutron = clients.NeutronAuth.get_neutron_client().network
         vip = loadbalancer.vip
         if vip.port_id:
             port = neutron.get_port(vip.port_id)
@@ -33,7 +33,7 @@ class NeutronVipNetworkDriver(NoopNetworkDriver):
                                load_balancer_id=loadbalancer.id), []
 
     def deallocate_vip(self, vip):
-        neutron = clients.NeutronAuth.get_neutron_client()
+        neutron = clients.NeutronAuth.get_neutron_client().network
         port = neutron.find_port(vip.port_id, ignore_missing=True) if vip.port_id else None
         if port is not None and port.device_owner == OWNER:
             neutron.delete_port(port.id, ignore_missing=True)
