@@ -95,7 +95,7 @@ def _from_clouds_yaml(cloud: str) -> Connection:
     from openstack import exceptions
 
     try:
-        conn = openstack.connect(cloud=cloud, load_envvars=False)
+        conn = openstack.connect(cloud=cloud)
     except exceptions.ConfigException as e:
         where = os.environ.get("OS_CLIENT_CONFIG_FILE") or "clouds.yaml"
         raise InputError([Problem(where, f"clouds.{cloud}", f"cannot be used: {str(e)[:200]}",
