@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ class Cloud:
     external_network: str
     flavor: str
     image: str
-    made: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    grant_admin: Callable[[], None]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,9 @@ def cloud(openstack_cloud: tuple[Path, str], tmp_path_factory: pytest.TempPathFa
     flavor = next(iter(conn.compute.flavors()))
     image = next(iter(conn.image.images()))
     try:
-        yield Cloud(conn, clouds_yaml, env_dir, external.id, flavor.id, image.id)
+        grant = lambda: admin.identity.assign_project_role_to_user(  # noqa: E731
+            project, user, admin.identity.find_role("admin"))
+        yield Cloud(conn, clouds_yaml, env_dir, external.id, flavor.id, image.id, grant)
     finally:
         conn.close()
         admin.identity.delete_user(user)
@@ -311,3 +313,32 @@ def test_cleanup_removes_one_cluster_and_nothing_else(cloud: Cloud) -> None:
     for output in (dry, text, resumed, again, b):
         assert CANARY not in output.stdout + output.stderr
     assert CANARY not in printed
+
+
+def test_stuck_volume_and_errored_server_are_unstuck_and_deleted(cloud: Cloud) -> None:
+    """A volume stuck `detaching` with no server, and a server in ERROR: with an admin role (Cinder's reset-state
+    is an admin action), cleanup resets the volume and deletes both. As an admin, Neutron shows every project's
+    resources: the cleanup still takes only this project's."""
+    c = Cluster(NAMESPACE, "capo-c")
+    before = listing(cloud.conn)
+    b = Builder(cloud, c)
+    subnet, (control_plane, _) = b.infrastructure("10.8.0.0/24")
+    b.machine("capo-c-control-plane-1", subnet, control_plane, server=False)
+    b.machine("capo-c-control-plane-2", subnet, control_plane, root=False)
+    cloud.grant_admin()
+    conn = openstack_connection(cloud.clouds_yaml, "canary")  # a new token, with the admin role
+    volume = next(v for v in conn.block_storage.volumes() if v.name == "capo-c-control-plane-1-root")
+    server = next(s for s in conn.compute.servers() if s.name == "capo-c-control-plane-2")
+    conn.block_storage.reset_volume_status(volume, "detaching", "attached", None)
+    conn.compute.reset_server_state(server, "error")
+    until(lambda: conn.block_storage.get_volume(volume.id).status == "detaching", "the volume stuck detaching")
+
+    start = time.monotonic()
+    done = cleanup(cloud, "--cluster", c.name, "--apply", "--timeout", "20", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    print(f"cleanup of cluster C (a stuck volume, an ERROR server): {time.monotonic() - start:.1f}s")
+    results = {r["id"]: r["result"] for r in json.loads(done.stdout)}
+    assert set(results) == {i for _, i in b.made}
+    assert results[volume.id] == "deleted after a status reset" and results[server.id].startswith("deleted")
+    assert listing(cloud.conn) == before
+    assert CANARY not in done.stdout + done.stderr

@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "json":
         sys.stdout.write(plan.as_json(items, results) + "\n")
     else:
-        print(f"{title}: {sum(r == 'deleted' for r in results.values())} deleted, "
-              f"{sum(r != 'deleted' for r in results.values())} already gone")
+        gone = sum(r == "already gone" for r in results.values())
+        print(f"{title}: {len(results) - gone} deleted, {gone} already gone")
     return 0
 
 

@@ -49,7 +49,8 @@ def delete_all(conn: Connection, items: list[Item], timeout: float) -> dict[str,
 
 
 def delete_one(conn: Connection, item: Item, timeout: float) -> str:
-    """Delete one resource and wait until it is gone: `deleted`, or `already gone` if it was."""
+    """Delete one resource and wait until it is gone: `deleted` (`after a status reset` when it was stuck), or
+    `already gone` if it went on its own (a volume with its server)."""
     from openstack import exceptions
 
     kind = KINDS[item.kind]
@@ -66,7 +67,7 @@ def delete_one(conn: Connection, item: Item, timeout: float) -> str:
             requested = _try(lambda: kind.delete(conn, item), exceptions.ConflictException)
         time.sleep(pause)
         pause = min(pause * 1.5, POLL_MAX)
-    return "deleted" if requested or unstuck else "already gone"
+    return "deleted after a status reset" if unstuck else "deleted" if requested else "already gone"
 
 
 def _bound(unstick: Callable[[Connection, Item, Any], None], conn: Connection, item: Item,
