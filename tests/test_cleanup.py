@@ -214,6 +214,21 @@ def test_stuck_is_reset_then_deleted(scripted: Callable[..., Scripted]) -> None:
     assert res.resets == 1 and res.deletes == 1
 
 
+def test_a_reset_refused_is_not_claimed(scripted: Callable[..., Scripted], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an admin role the reset is refused (403): the loop goes on, and does not say it reset anything."""
+    from openstack import exceptions
+
+    res = scripted("detaching")
+
+    def refused(*_: Any) -> None:
+        res.state = "ok"  # it comes loose on its own, later
+        raise exceptions.ForbiddenException("admin only")
+
+    monkeypatch.setitem(apply.KINDS, "volume", apply.Kind(res.read, res.delete, lambda r: r["status"] == "ok",
+                                                          refused))
+    assert apply.delete_one(None, ITEM, timeout=0.05) == "deleted"  # type: ignore[arg-type]
+
+
 def test_a_deletion_that_never_ends_fails_with_one_line(scripted: Callable[..., Scripted]) -> None:
     from cluster_init.errors import RuntimeFailure
 

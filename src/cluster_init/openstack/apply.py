@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cluster_init.openstack.plan import Item
 
 POLL_FIRST, POLL_MAX = 0.5, 5.0
+STUCK_AFTER = 60.0  # a resource that has neither gone nor become deletable by then (or half the timeout) is stuck
 VOLUME_DELETABLE = {"available", "error", "error_restoring", "error_extending", "error_managing"}
 
 
@@ -54,20 +55,22 @@ def delete_one(conn: Connection, item: Item, timeout: float) -> str:
     from openstack import exceptions
 
     kind = KINDS[item.kind]
-    deadline, pause, requested, unstuck = time.monotonic() + timeout, POLL_FIRST, False, False
+    start = time.monotonic()
+    deadline, stuck, pause = start + timeout, start + min(STUCK_AFTER, timeout / 2), POLL_FIRST
+    requested = tried = reset = False
     while (current := _read(kind, conn, item)) is not None:
         now = time.monotonic()
         if now > deadline:
             raise RuntimeFailure(f"{item.kind} {item.name or item.id} ({item.id}) is still there after "
                                  f"{timeout:.0f}s (status {_status(current)}); run cleanup again, or raise --timeout")
-        if kind.unstick and not unstuck and (requested or not kind.ready(current)) and now > deadline - timeout / 2:
-            _try(_bound(kind.unstick, conn, item, current), exceptions.ForbiddenException)
-            unstuck, requested = True, False
+        if kind.unstick and not tried and (requested or not kind.ready(current)) and now > stuck:
+            reset = _try(_bound(kind.unstick, conn, item, current), exceptions.ForbiddenException)
+            tried, requested = True, False
         if kind.ready(current) and not requested:
             requested = _try(lambda: kind.delete(conn, item), exceptions.ConflictException)
         time.sleep(pause)
         pause = min(pause * 1.5, POLL_MAX)
-    return "deleted after a status reset" if unstuck else "deleted" if requested else "already gone"
+    return "deleted after a status reset" if reset else "deleted" if requested or tried else "already gone"
 
 
 def _bound(unstick: Callable[[Connection, Item, Any], None], conn: Connection, item: Item,
