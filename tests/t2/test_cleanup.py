@@ -284,7 +284,9 @@ def test_cleanup_removes_one_cluster_and_nothing_else(cloud: Cloud) -> None:
     with_a = listing(cloud.conn)
     assert {i for _, i, _ in with_a - before_a} >= {i for _, i in a_made}
 
+    start = time.monotonic()
     dry = cleanup(cloud, "-o", "json")
+    print(f"dry run of cluster A: {time.monotonic() - start:.1f}s")
     assert dry.returncode == 0, dry.stderr
     assert {(r["kind"], r["id"]) for r in json.loads(dry.stdout)} == a_made
     assert listing(cloud.conn) == with_a, "the dry run changed the project"
@@ -303,7 +305,9 @@ def test_cleanup_removes_one_cluster_and_nothing_else(cloud: Cloud) -> None:
     again = cleanup(cloud, "--apply")
     assert again.returncode == 0 and "nothing found" in again.stdout + again.stderr
 
+    start = time.monotonic()
     b = cleanup(cloud, "--cluster", B.name, "--apply", "-o", "json", env_dir=False)
+    print(f"cleanup of cluster B ({len(b_made)} resources): {time.monotonic() - start:.1f}s")
     assert b.returncode == 0, b.stderr
     assert {(r["kind"], r["id"]) for r in json.loads(b.stdout)} == b_made
     gone_with_server = {r["kind"] for r in json.loads(b.stdout) if r["result"] == "already gone"}
