@@ -20,6 +20,7 @@ examples:
   cluster-init images environment-values/kubeadm-capd --context bootstrap -o json
   cluster-init mirror environment-values/kubeadm-capd --to registry.example:5000/mirror > mirror-values.yaml
   cluster-init pivot --from-kubeconfig bootstrap.kubeconfig --to-kubeconfig mgmt.kubeconfig --dry-run
+  cluster-init cleanup environment-values/kubeadm-capo --apply
 
 exit codes: 0 success, 1 runtime failure, 2 bad input (one line per problem:
 file:line: field: what is wrong; what to do). Secret values are never printed.
