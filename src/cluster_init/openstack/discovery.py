@@ -68,13 +68,13 @@ def find(cluster: Cluster, inv: Inventory) -> list[Item]:
     routers = _routers(cluster, inv)
     items = [*_load_balancers(cluster, inv), *servers, *_volumes(inv, servers, ports),
              *_floating_ips(cluster, inv), *_trunks(inv, ports), *ports, *_router_interfaces(inv, routers),
-             *routers, *_subnets(cluster, inv, net_ids), *networks_items(networks), *_security_groups(cluster, inv)]
+             *routers, *_subnets(cluster, inv, net_ids), *_network_items(networks), *_security_groups(cluster, inv)]
     return ordered(items)
 
 
-def _item(kind: str, r: Record, why: str, **extra: Any) -> Item:
+def _item(kind: str, r: Record, why: str, name: str | None = None, **extra: Any) -> Item:
     status = r.get("provisioning_status") or r.get("status") or ""
-    return Item(kind, str(r["id"]), str(r.get("name") or ""), str(status), why, **extra)
+    return Item(kind, str(r["id"]), str(r.get("name") or "") if name is None else name, str(status), why, **extra)
 
 
 def _load_balancers(cluster: Cluster, inv: Inventory) -> list[Item]:
@@ -105,17 +105,12 @@ def _ports(cluster: Cluster, inv: Inventory, net_ids: set[str]) -> list[Item]:
         owner = str(port.get("device_owner") or "")
         if owner.startswith("network:") or owner == "Octavia":
             continue
+        refs = {"device_id": str(port.get("device_id") or "")}
         if port.get("description") == cluster.description:
-            found.append(_item("port", port, "CAPO's description"))
+            found.append(_item("port", port, "CAPO's description", refs=refs))
         elif port.get("network_id") in net_ids and str(port.get("name") or "").startswith(f"{cluster.name}-"):
-            found.append(_item("port", port, "on the cluster's network, named after the Cluster"))
-    return [_with_device(i, inv) for i in found]
-
-
-def _with_device(item: Item, inv: Inventory) -> Item:
-    port = next(p for p in inv["ports"] if p["id"] == item.id)
-    return Item(item.kind, item.id, item.name, item.status, item.why,
-                refs={"device_id": str(port.get("device_id") or ""), "network_id": str(port.get("network_id"))})
+            found.append(_item("port", port, "on the cluster's network, named after the Cluster", refs=refs))
+    return found
 
 
 def _servers(cluster: Cluster, inv: Inventory, ports: list[Item]) -> list[Item]:
@@ -154,12 +149,8 @@ def _floating_ips(cluster: Cluster, inv: Inventory) -> list[Item]:
     """Floating IPs CAPO allocated for the API server, the bastion or a machine: all carry the cluster's
     description (GetOrCreateFloatingIP). Those of an OpenStackFloatingIPPool name the pool instead, and a floating
     IP the user gave (apiServerFloatingIP) keeps the description the user gave it."""
-    found = []
-    for ip in inv["floating_ips"]:
-        if ip.get("description") == cluster.description:
-            item = _item("floating IP", ip, "CAPO's description")
-            found.append(Item(item.kind, item.id, str(ip.get("floating_ip_address") or ""), item.status, item.why))
-    return found
+    return [_item("floating IP", ip, "CAPO's description", name=str(ip.get("floating_ip_address") or ""))
+            for ip in inv["floating_ips"] if ip.get("description") == cluster.description]
 
 
 def _trunks(inv: Inventory, ports: list[Item]) -> list[Item]:
@@ -201,7 +192,7 @@ def _networks(cluster: Cluster, inv: Inventory) -> list[Record]:
     return [n for n in inv["networks"] if n.get("name") == cluster.network_name]
 
 
-def networks_items(networks: list[Record]) -> list[Item]:
+def _network_items(networks: list[Record]) -> list[Item]:
     return [_item("network", n, "CAPO's network name") for n in networks]
 
 
