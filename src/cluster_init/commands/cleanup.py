@@ -48,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from cluster_init import environment
-    from cluster_init.openstack import apply, credentials, discovery, plan
+
+    try:
+        from cluster_init.openstack import apply, credentials, discovery, plan
+    except ModuleNotFoundError as e:  # the `openstack` extra
+        raise RuntimeFailure(f"cleanup needs {e.name}: pip install 'cluster-init[openstack]'") from None
 
     env = environment.load(args.env_dir)
     cluster = _cluster(env, args)
