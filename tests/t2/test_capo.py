@@ -1,10 +1,10 @@
-"""T2, kubeadm-capo on the test OpenStack, as far as infrastructure goes: `cluster-init bootstrap` as a user runs
-it, on the offline stack, with the test cloud's credentials in the environment's secrets. CAPO and ORC reconcile
-the chart's OpenStackCluster (network, subnet, router, security groups, the API server's floating IP) and the
-control plane machine reaches an ACTIVE server with its port. The fake servers run no Kubernetes, so the
-bootstrap cannot finish: the test stops at the Cluster API conditions reached by then, deletes the bootstrap
-cluster without any clean-up, and `cluster-init cleanup --apply` must bring the project back to its listing
-from before the cluster."""
+"""T2, kubeadm-capo and rke2-capo on the test OpenStack, as far as infrastructure goes: `cluster-init bootstrap`
+as a user runs it, on the offline stack, with the test cloud's credentials in the environment's secrets. CAPO and
+ORC reconcile the chart's OpenStackCluster (network, subnet, router, security groups, the API server's floating
+IP) and the control plane machine reaches an ACTIVE server with its port. The fake servers run no Kubernetes, so
+the bootstrap cannot finish: the test stops at the Cluster API conditions reached by then, deletes the bootstrap
+cluster without any clean-up, and `cluster-init cleanup --apply` must bring the project back to its listing from
+before the cluster."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from tests.t2.conftest import openstack_connection
 pytestmark = pytest.mark.t2
 
 NAME = "t2-capo"
-CLUSTER = "management-cluster"  # the Cluster's name in kubeadm-capo
+CLUSTER = "management-cluster"  # the Cluster's name in both capo environments
+ENVIRONMENTS = ("kubeadm-capo", "rke2-capo")
 NAMESPACE = "cluster-init"
 CLI = str(Path(sys.executable).parent / "cluster-init")
 RECONCILE = 2700.0  # the stack, Flux, the providers, then CAPO: generous, on 2 shared cores
@@ -66,14 +67,14 @@ class Capo:
         return json.loads(cluster.kubectl(self.kubeconfig, *args, timeout=120))
 
 
-def write_environment(work: Path, clouds_yaml: Path, cloud: str) -> Path:
-    """kubeadm-capo pointed at the stack's mirrors and at the test cloud: its seeded flavor, image, external network
+def write_environment(name: str, work: Path, clouds_yaml: Path, cloud: str) -> Path:
+    """The environment pointed at the stack's mirrors and at the test cloud: its seeded flavor, image, external network
     and keypair in the values, its test user in the secrets."""
     seeded = test_cloud.seeded()
     capo = {"external_network_id": seeded["external_network_id"], "image_name": test_cloud.IMAGE,
             "control_plane_flavor": test_cloud.FLAVOR, "worker_flavor": test_cloud.FLAVOR,
             "ssh_key_name": seeded["keypair"]}
-    env = stack_environment.write(ROOT / "environment-values" / "kubeadm-capo", work / "kubeadm-capo",
+    env = stack_environment.write(ROOT / "environment-values" / name, work / name,
                                   {"cluster": {"capo": capo}})
     entry = yaml.safe_load(clouds_yaml.read_text())["clouds"][cloud]
     (env / "secrets.yaml").write_text(yaml.safe_dump({"secrets": {"openstack": {
@@ -106,13 +107,14 @@ def kind_kubeconfig(path: Path) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def capo(openstack_cloud: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capo]:
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def capo(request: pytest.FixtureRequest, openstack_cloud: tuple[Path, str],
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Capo]:
     clouds_yaml, cloud = openstack_cloud
     build_all()
     conn = openstack_connection(clouds_yaml, cloud)
-    work = tmp_path_factory.mktemp("capo")
-    env = write_environment(work, clouds_yaml, cloud)
+    work = tmp_path_factory.mktemp(request.param)
+    env = write_environment(request.param, work, clouds_yaml, cloud)
     before = project_listing(conn)
     cluster.down(NAME)
     log = work / "bootstrap.log"
@@ -127,7 +129,8 @@ def capo(openstack_cloud: tuple[Path, str], tmp_path_factory: pytest.TempPathFac
         cluster.wait_until("CAPO reconciled the cluster and its machines", lambda: reconciled(result, proc),
                            RECONCILE)
         result.reconciled_in = time.monotonic() - start
-        print(f"\nCAPO: cluster and machines reconciled {result.reconciled_in:.0f}s after bootstrap started",
+        print(f"\n{request.param}: CAPO reconciled the cluster and machines {result.reconciled_in:.0f}s after "
+              "bootstrap started",
               file=sys.stderr)
         yield result
     finally:
