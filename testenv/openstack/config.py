@@ -70,6 +70,7 @@ def authtoken(cloud: Cloud, user: str) -> dict[str, object]:
 
 def common(cloud: Cloud, service: str) -> Sections:
     return {"DEFAULT": {"debug": False, "state_path": cloud.state / service, "transport_url": transport(),
+                        "graceful_shutdown_timeout": 5,
                         "log_file": cloud.state / "log" / f"{service}.log", "use_stderr": False},
             "oslo_concurrency": {"lock_path": cloud.state / service / "lock"},
             "oslo_policy": {"enforce_scope": False, "enforce_new_defaults": False},

@@ -130,8 +130,7 @@ def capo(request: pytest.FixtureRequest, openstack_cloud: tuple[Path, str],
                            RECONCILE)
         result.reconciled_in = time.monotonic() - start
         print(f"\n{request.param}: CAPO reconciled the cluster and machines {result.reconciled_in:.0f}s after "
-              "bootstrap started",
-              file=sys.stderr)
+              "bootstrap started", file=sys.stderr)
         yield result
     finally:
         proc.kill()
@@ -199,17 +198,11 @@ def test_cluster_api_conditions_up_to_the_nodes(capo: Capo) -> None:
         assert machine["status"].get("phase") in ("Provisioned", "Provisioning")
 
 
-def cleanup_exists() -> bool:
-    return subprocess.run([CLI, "cleanup", "--help"], capture_output=True, check=False).returncode == 0
-
-
 def test_cleanup_after_the_bootstrap_cluster_is_gone_restores_the_project(capo: Capo) -> None:
     """The bootstrap cluster deleted without any clean-up (what a dead management cluster leaves), then
     `cluster-init cleanup --apply`: the project lists exactly what it did before the cluster."""
     assert project_listing(capo.conn) > capo.before
     cluster.down(NAME)
-    if not cleanup_exists():  # CLEANUP-PENDING: `cluster-init cleanup` (issue 12, item 3) is not there yet
-        pytest.skip("cluster-init cleanup does not exist yet")
     proc = subprocess.run([CLI, "cleanup", str(capo.env), "--cluster", CLUSTER, "--apply"], capture_output=True,
                           text=True, timeout=1800, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
