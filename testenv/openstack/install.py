@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from testenv.build import cache_root
+from testenv.stack import host
 from testenv.stack.progress import step
 
 PACKAGES = ("mariadb-server", "rabbitmq-server", "qemu-utils")
@@ -44,15 +45,8 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 180
         raise InstallError(f"{' '.join(cmd[:4])} … failed:\n{proc.stderr[-2000:]}")
 
 
-def missing_packages() -> list[str]:
-    query = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *PACKAGES],
-                           capture_output=True, text=True, check=False)
-    installed = {line.split()[0] for line in query.stdout.splitlines() if line.endswith(" installed")}
-    return [p for p in PACKAGES if p not in installed]
-
-
 def ensure_packages() -> None:
-    missing = missing_packages()
+    missing = host.missing_packages(PACKAGES)
     if not missing:
         return
     if os.geteuid() != 0:

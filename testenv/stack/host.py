@@ -31,11 +31,12 @@ def stack_dir() -> Path:
     return cache_root() / "stack"
 
 
-def missing_packages() -> list[str]:
-    query = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *PACKAGES],
+def missing_packages(packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """Which of the Debian `packages` dpkg does not have installed."""
+    query = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *packages],
                            capture_output=True, text=True, check=False)
     installed = {line.split()[0] for line in query.stdout.splitlines() if line.endswith(" installed")}
-    return [p for p in PACKAGES if p not in installed]
+    return [p for p in packages if p not in installed]
 
 
 def ensure_packages() -> None:
