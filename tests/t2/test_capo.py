@@ -32,6 +32,7 @@ pytestmark = pytest.mark.t2
 NAME = "t2-capo"
 CLUSTER = "management-cluster"  # the Cluster's name in both capo environments
 ENVIRONMENTS = ("kubeadm-capo", "rke2-capo")
+WITH_LOAD_BALANCER = ("rke2-capo",)  # its API server behind Octavia; kubeadm-capo's behind a floating IP
 NAMESPACE = "cluster-init"
 CLI = str(Path(sys.executable).parent / "cluster-init")
 RECONCILE = 2700.0  # the stack, Flux, the providers, then CAPO: generous, on 2 shared cores
@@ -73,7 +74,7 @@ def write_environment(name: str, work: Path, clouds_yaml: Path, cloud: str) -> P
     seeded = test_cloud.seeded()
     capo = {"external_network_id": seeded["external_network_id"], "image_name": test_cloud.IMAGE,
             "control_plane_flavor": test_cloud.FLAVOR, "worker_flavor": test_cloud.FLAVOR,
-            "ssh_key_name": seeded["keypair"]}
+            "ssh_key_name": seeded["keypair"], "api_server_load_balancer": name in WITH_LOAD_BALANCER}
     env = stack_environment.write(ROOT / "environment-values" / name, work / name,
                                   {"cluster": {"capo": capo}})
     entry = yaml.safe_load(clouds_yaml.read_text())["clouds"][cloud]
@@ -158,6 +159,12 @@ def test_the_openstack_cluster_is_built_in_openstack(capo: Capo) -> None:
     host = spec["controlPlaneEndpoint"]["host"]
     fips = list(capo.conn.network.ips(floating_ip_address=host))
     assert [f.floating_network_id for f in fips] == [test_cloud.seeded()["external_network_id"]]
+    if capo.env.name in WITH_LOAD_BALANCER:  # the floating IP is on the load balancer's VIP, in the cluster's subnet
+        balancer = capo.conn.load_balancer.get_load_balancer(status["apiServerLoadBalancer"]["id"])
+        assert balancer.provisioning_status == "ACTIVE" and balancer.vip_subnet_id == subnet.id
+        assert [f.port_id for f in fips] == [balancer.vip_port_id]
+        listeners = [capo.conn.load_balancer.get_listener(listener["id"]) for listener in balancer.listeners]
+        assert 6443 in [listener.protocol_port for listener in listeners]
 
 
 def test_the_machines_are_active_servers_with_their_ports(capo: Capo) -> None:
@@ -174,8 +181,14 @@ def test_the_machines_are_active_servers_with_their_ports(capo: Capo) -> None:
         ports = list(capo.conn.network.ports(device_id=server.id))
         assert [ip["subnet_id"] for p in ports for ip in p.fixed_ips] == [status["network"]["subnets"][0]["id"]]
         assert status["controlPlaneSecurityGroup"]["id"] in ports[0].security_group_ids
-        endpoint = capo.get("openstackcluster", CLUSTER)["spec"]["controlPlaneEndpoint"]["host"]
-        assert [f.port_id for f in capo.conn.network.ips(floating_ip_address=endpoint)] == [ports[0].id]
+        if capo.env.name in WITH_LOAD_BALANCER:  # the machine is a member of the API server's pool
+            balancer = capo.conn.load_balancer.get_load_balancer(status["apiServerLoadBalancer"]["id"])
+            members = [m.address for pool in balancer.pools
+                       for m in capo.conn.load_balancer.members(pool["id"])]
+            assert ports[0].fixed_ips[0]["ip_address"] in members
+        else:  # the API server's floating IP is on the machine
+            endpoint = capo.get("openstackcluster", CLUSTER)["spec"]["controlPlaneEndpoint"]["host"]
+            assert [f.port_id for f in capo.conn.network.ips(floating_ip_address=endpoint)] == [ports[0].id]
 
 
 def condition(obj: dict[str, Any], kind: str) -> str | None:
