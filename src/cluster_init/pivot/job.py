@@ -200,7 +200,7 @@ class JobPhases:
         self.say(step.phase)
 
     def say(self, phase: str) -> None:
-        """Report `phase` (an engine phase, or one of the Job's own: backup, suspend, mark pivoted)."""
+        """Report `phase` (an engine phase, or one of the Job's own: backup, mark pivoted, done)."""
         if phase == self.latest:
             return
         self.latest = phase
