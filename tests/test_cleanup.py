@@ -202,6 +202,28 @@ def test_busy_is_retried_until_deleted(scripted: Callable[..., Scripted]) -> Non
     assert res.deletes == 3 and res.resets == 0
 
 
+def test_a_dropped_connection_is_asked_again(scripted: Callable[..., Scripted],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy closing an idle connection under a read or a delete request does not end the cleanup."""
+    from keystoneauth1.exceptions import ConnectFailure
+
+    res = scripted("ok")
+    drops = {"read": 2, "delete": 1}
+
+    def flaky(call: Callable[..., Any], name: str) -> Callable[..., Any]:
+        def once(*args: Any) -> Any:
+            if drops[name]:
+                drops[name] -= 1
+                raise ConnectFailure("Remote end closed connection without response")
+            return call(*args)
+        return once
+
+    monkeypatch.setitem(apply.KINDS, "volume", apply.Kind(flaky(res.read, "read"), flaky(res.delete, "delete"),
+                                                          lambda r: r["status"] == "ok", res.unstick))
+    assert apply.delete_one(None, ITEM, timeout=60) == "deleted"  # type: ignore[arg-type]
+    assert drops == {"read": 0, "delete": 0} and res.deletes == 1
+
+
 def test_already_gone_is_not_an_error(scripted: Callable[..., Scripted]) -> None:
     res = scripted(None)
     assert apply.delete_one(None, ITEM, timeout=60) == "already gone"  # type: ignore[arg-type]

@@ -18,8 +18,10 @@ class Server(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
+        # keepalive: gunicorn's default (2 s) closes idle connections while clients that poll every few
+        # seconds are about to reuse them, and the request in flight fails with RemoteDisconnected.
         for key, value in {"bind": self.bind, "workers": 1, "worker_class": "gthread", "threads": 8,
-                           "timeout": 300, "graceful_timeout": 5, "accesslog": None}.items():
+                           "timeout": 300, "graceful_timeout": 5, "keepalive": 75, "accesslog": None}.items():
             self.cfg.set(key, value)
 
     def load(self):

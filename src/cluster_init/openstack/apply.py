@@ -2,7 +2,8 @@
 
 Each kind says how to read one resource (None once gone), whether it can take a delete request now, and how
 to make one. A 409 (busy: a load balancer still provisioning, a port Nova has not released yet) is retried
-until the deadline; a resource stuck where the API allows a way out (a volume stuck attaching, detaching or in
+until the deadline, and so is a dropped connection (a proxy closing an idle one: reads and deletes are safe to
+repeat); a resource stuck where the API allows a way out (a volume stuck attaching, detaching or in
 error_deleting; a server that will not go) has its status reset, then is deleted again. Nothing is remembered
 between runs: a run killed half-way leaves resources that a new run finds by the same markers.
 """
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 POLL_FIRST, POLL_MAX = 0.5, 5.0
 STUCK_AFTER = 60.0  # a resource that has neither gone nor become deletable by then (or half the timeout) is stuck
 VOLUME_DELETABLE = {"available", "error", "error_restoring", "error_extending", "error_managing"}
+UNANSWERED: dict[str, str] = {"status": "unknown: the last request's connection dropped"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def delete_all(conn: Connection, items: list[Item], timeout: float) -> dict[str,
 def delete_one(conn: Connection, item: Item, timeout: float) -> str:
     """Delete one resource and wait until it is gone: `deleted` (`after a status reset` when it was stuck), or
     `already gone` if it went on its own (a volume with its server)."""
+    from keystoneauth1.exceptions import ConnectFailure
     from openstack import exceptions
 
     kind = KINDS[item.kind]
@@ -63,11 +66,12 @@ def delete_one(conn: Connection, item: Item, timeout: float) -> str:
         if now > deadline:
             raise RuntimeFailure(f"{item.kind} {item.name or item.id} ({item.id}) is still there after "
                                  f"{timeout:.0f}s (status {_status(current)}); run cleanup again, or raise --timeout")
-        if kind.unstick and not tried and (requested or not kind.ready(current)) and now > stuck:
-            reset = _try(_bound(kind.unstick, conn, item, current), exceptions.ForbiddenException)
+        answered = current is not UNANSWERED
+        if answered and kind.unstick and not tried and (requested or not kind.ready(current)) and now > stuck:
+            reset = _try(_bound(kind.unstick, conn, item, current), exceptions.ForbiddenException, ConnectFailure)
             tried, requested = True, False
-        if kind.ready(current) and not requested:
-            requested = _try(lambda: kind.delete(conn, item), exceptions.ConflictException)
+        if answered and kind.ready(current) and not requested:
+            requested = _try(lambda: kind.delete(conn, item), exceptions.ConflictException, ConnectFailure)
         time.sleep(pause)
         pause = min(pause * 1.5, POLL_MAX)
     return "deleted after a status reset" if reset else "deleted" if requested or tried else "already gone"
@@ -79,12 +83,16 @@ def _bound(unstick: Callable[[Connection, Item, Any], None], conn: Connection, i
 
 
 def _read(kind: Kind, conn: Connection, item: Item) -> Any:
+    """The resource, None once gone, or UNANSWERED when the connection dropped (asked again next round)."""
+    from keystoneauth1.exceptions import ConnectFailure
     from openstack import exceptions
 
     try:
         return kind.read(conn, item)
     except exceptions.NotFoundException:
         return None
+    except ConnectFailure:
+        return UNANSWERED
 
 
 def _try(call: Callable[[], None], *tolerated: type[Exception]) -> bool:
