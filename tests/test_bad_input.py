@@ -57,6 +57,7 @@ CASES = [
     ("bad-upstream-url", "kubeadm-capd", capd() + "upstreams: {cluster-api: {url: 'github.com/x'}}\n", None, "upstreams.cluster-api.url: `github.com/x` is not an https://, ssh:// or oci:// URL"),
     ("bad-upstream-version", "kubeadm-capd", capd() + "upstreams: {cluster-api: {version: latest}}\n", None, "upstreams.cluster-api.version: `latest` is not a version"),
     ("rke2-version-mismatch", "rke2-capd", capd("k8s_version: v1.33.4, rke2: {version: v1.32.1+rke2r1}").replace("bootstrap_provider: kubeadm", "bootstrap_provider: rke2"), None, "cluster.rke2.version: `v1.32.1+rke2r1` is not a release of cluster.k8s_version v1.33.4"),
+    ("secret-ref-without-credentials", "kubeadm-capd", capd() + "source: {url: 'https://git.test/x.git', ref: refs/heads/main, secret_ref: git-auth}\n", None, "source.secret_ref: names the git remote's credentials, but secrets.source is not set; add `source: {username: …, password: …}` under `secrets:`"),
     ("bad-source-ref", "kubeadm-capd", capd() + "source: {url: 'https://git.test/x.git', ref: main}\n", None, "source.ref: `main` is not a git ref"),
     ("values-not-a-mapping", "kubeadm-capd", "- a\n- b\n", None, "must be a YAML mapping"),
 ]

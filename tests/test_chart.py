@@ -172,7 +172,10 @@ def test_workers_component_only_with_workers(cli: Callable[..., Result], make_en
     assert components(ROOT / "environment-values" / "kubeadm-capd") == []
     values = (ROOT / "environment-values/rke2-capo/values.yaml").read_text().replace("worker_replicas: 0",
                                                                                     "worker_replicas: 2")
-    assert components(make_env("rke2-capo", values=values)) == ["../workers", "../workers-capo", "../workers-rke2"]
+    env = make_env("rke2-capo", values=values)
+    assert components(env) == ["../workers", "../workers-capo", "../workers-rke2", "../capo-root-volume"]
+    (env / "values.yaml").write_text(values.replace("root_volume_size: 20", "root_volume_size: 0"))
+    assert components(env) == ["../workers", "../workers-capo", "../workers-rke2"]
 
 
 def test_upstream_sources_follow_the_pins_and_overrides(cli: Callable[..., Result],
@@ -235,12 +238,17 @@ def test_management_cluster_with_workers_builds(tmp_path: Path, pair: str) -> No
     shutil.copytree(ROOT / "kustomize-components/management-cluster", tmp_path / "management-cluster")
     overlay = tmp_path / "management-cluster" / "overlay"
     overlay.mkdir()
+    root_volume = ["../capo-root-volume"] if infra == "capo" else []
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
         "resources": [f"../{pair}"],
-        "components": ["../workers", f"../workers-{infra}", f"../workers-{bootstrap}"]}))
+        "components": ["../workers", f"../workers-{infra}", f"../workers-{bootstrap}", *root_volume]}))
     result = tools.run("kustomize", ["build", str(overlay)])
     assert result.returncode == 0, result.stderr
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout))
+    if root_volume:  # both machine templates, the control plane's and the workers', boot from a volume
+        assert [d["spec"]["template"]["spec"]["rootVolume"] for d in yaml.safe_load_all(result.stdout)
+                if d["kind"] == "OpenStackMachineTemplate"] == [{"sizeGiB": "${OPENSTACK_ROOT_VOLUME_SIZE}",
+                                                                 "type": "${OPENSTACK_ROOT_VOLUME_TYPE}"}] * 2
     control_plane = "KubeadmControlPlane" if bootstrap == "kubeadm" else "RKE2ControlPlane"
     assert {"Cluster", "MachineDeployment", control_plane} <= set(kinds)
     assert kinds.count("DockerMachineTemplate" if infra == "capd" else "OpenStackMachineTemplate") == 2

@@ -130,8 +130,20 @@ def semantic_problems(env: Environment, values: dict[str, Any]) -> list[Problem]
         problems.append(Problem(_where(env, ("cluster", "rke2", "version")), "cluster.rke2.version",
                                 f"`{rke2_version}` is not a release of cluster.k8s_version {k8s}",
                                 f"use {k8s}+rke2rN or drop one of the two"))
-    return (problems + _unit_problems(env, values) + _duration_problems(env, values)
-            + _upstream_problems(env, values) + _template_problems(env))
+    return (problems + _source_problems(env, values) + _unit_problems(env, values)
+            + _duration_problems(env, values) + _upstream_problems(env, values) + _template_problems(env))
+
+
+def _source_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
+    """A git source's Secret is made, on both clusters, from `secrets.source`: naming one without giving the
+    credentials would leave the management cluster with an empty copy, and its Flux unable to fetch."""
+    source = values.get("source") or {}
+    if source.get("secret_ref") and source.get("kind") != "OCIRepository" \
+            and not (values.get("secrets") or {}).get("source"):
+        return [Problem(_where(env, ("source", "secret_ref")), "source.secret_ref",
+                        "names the git remote's credentials, but secrets.source is not set",
+                        "add `source: {username: …, password: …}` under `secrets:` in secrets.yaml")]
+    return []
 
 
 NODE_MASK = 24  # the per-node pod range kubeadm and RKE2 give each node

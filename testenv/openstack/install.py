@@ -5,7 +5,6 @@ the same pins and stand-ins is left as it is."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -45,28 +44,6 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 180
         raise InstallError(f"{' '.join(cmd[:4])} … failed:\n{proc.stderr[-2000:]}")
 
 
-def ensure_packages() -> None:
-    missing = host.missing_packages(PACKAGES)
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        raise InstallError(f"the test cloud needs these Debian packages: {' '.join(missing)}; install them as root")
-    with step(f"apt-get install {' '.join(missing)}"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-qq"], env)
-        # Debian starts what it installs: stop the system units, the test cloud runs its own instances.
-        policy = Path("/usr/sbin/policy-rc.d")
-        had_policy = policy.exists()
-        if not had_policy:
-            policy.write_text("#!/bin/sh\nexit 101\n")
-            policy.chmod(0o755)
-        try:
-            _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env)
-        finally:
-            if not had_policy:
-                policy.unlink()
-
-
 def fingerprint() -> str:
     """The pins and the stand-ins' sources: a change to either reinstalls."""
     digest = hashlib.sha256("\n".join(PINS).encode())
@@ -96,5 +73,5 @@ def ensure_venv() -> Path:
 
 
 def ensure() -> Path:
-    ensure_packages()
+    host.ensure_packages(PACKAGES, "the test cloud", recommends=False)
     return ensure_venv()

@@ -39,18 +39,33 @@ def missing_packages(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def ensure_packages() -> None:
-    missing = missing_packages()
+def ensure_packages(packages: tuple[str, ...] = PACKAGES, needed_by: str = "the offline stack",
+                    recommends: bool = True) -> None:
+    """apt-get install what dpkg lacks of `packages`, as root. Debian's scripts would start the services they
+    install (dockerd, MariaDB, RabbitMQ): a policy-rc.d refuses, since the stack and the test cloud start their
+    own instances."""
+    missing = missing_packages(packages)
     if not missing:
         return
     if os.geteuid() != 0:
-        raise HostError(f"the offline stack needs these Debian packages: {' '.join(missing)}; install them as root")
+        raise HostError(f"{needed_by} needs these Debian packages: {' '.join(missing)}; install them as root")
     with step(f"apt-get install {' '.join(missing)}"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=900)
-            if proc.returncode != 0:
-                raise HostError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        policy = Path("/usr/sbin/policy-rc.d")
+        ours = not policy.exists()
+        if ours:
+            policy.write_text("#!/bin/sh\nexit 101\n")
+            policy.chmod(0o755)
+        try:
+            for cmd in (["apt-get", "update", "-qq"],
+                        ["apt-get", "install", "-y", "-qq", *([] if recommends else ["--no-install-recommends"]),
+                         *missing]):
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=900)
+                if proc.returncode != 0:
+                    raise HostError(f"{' '.join(cmd[:4])} … failed:\n{proc.stderr[-2000:]}")
+        finally:
+            if ours:
+                policy.unlink()
 
 
 def lacks_sys_resource() -> bool:

@@ -1,10 +1,10 @@
 """T2, kubeadm-capo and rke2-capo on the test OpenStack, as far as infrastructure goes: `cluster-init bootstrap`
 as a user runs it, on the offline stack, with the test cloud's credentials in the environment's secrets. CAPO and
 ORC reconcile the chart's OpenStackCluster (network, subnet, router, security groups, the API server's floating
-IP) and the control plane machine reaches an ACTIVE server with its port. The fake servers run no Kubernetes, so
-the bootstrap cannot finish: the test stops at the Cluster API conditions reached by then, deletes the bootstrap
-cluster without any clean-up, and `cluster-init cleanup --apply` must bring the project back to its listing from
-before the cluster."""
+IP) and the control plane machine reaches an ACTIVE server with its port, booted from its root volume. The fake
+servers run no Kubernetes, so the bootstrap cannot finish: the test stops at the Cluster API conditions reached
+by then, deletes the bootstrap cluster without any clean-up, and `cluster-init cleanup --apply` must bring the
+project back to its listing from before the cluster."""
 
 from __future__ import annotations
 
@@ -167,9 +167,10 @@ def test_the_openstack_cluster_is_built_in_openstack(capo: Capo) -> None:
         assert 6443 in [listener.protocol_port for listener in listeners]
 
 
-def test_the_machines_are_active_servers_with_their_ports(capo: Capo) -> None:
-    """One control plane machine (the values' replicas): an ACTIVE server with the seeded flavor and image, its
-    port on the cluster's subnet in the control plane security group, the API server's floating IP on it."""
+def test_the_machines_are_active_servers_with_their_ports_and_volumes(capo: Capo) -> None:
+    """One control plane machine (the values' replicas): an ACTIVE server with the seeded flavor, booted from the
+    root volume CAPO made from the seeded image (the environments' root_volume_size: 20 GiB), its port on the
+    cluster's subnet in the control plane security group, the API server's floating IP on it."""
     machines = capo.get("openstackmachines")["items"]
     assert len(machines) == 1, [m["metadata"]["name"] for m in machines]
     status = capo.get("openstackcluster", CLUSTER)["status"]
@@ -178,6 +179,11 @@ def test_the_machines_are_active_servers_with_their_ports(capo: Capo) -> None:
         assert server.status == "ACTIVE" and server.name == machine["metadata"]["name"]
         assert machine["spec"]["providerID"] == f"openstack:///{server.id}"
         assert server.flavor["original_name"] == test_cloud.FLAVOR
+        volumes = [capo.conn.block_storage.get_volume(v["id"]) for v in server.attached_volumes]
+        assert [(v.name, v.size, v.status, v.is_bootable) for v in volumes] == [
+            (f"{server.name}-root", 20, "in-use", True)]
+        assert volumes[0].volume_image_metadata["image_name"] == test_cloud.IMAGE
+        assert [a["server_id"] for a in volumes[0].attachments] == [server.id]
         ports = list(capo.conn.network.ports(device_id=server.id))
         assert [ip["subnet_id"] for p in ports for ip in p.fixed_ips] == [status["network"]["subnets"][0]["id"]]
         assert status["controlPlaneSecurityGroup"]["id"] in ports[0].security_group_ids

@@ -1,7 +1,7 @@
 """T2: the test OpenStack (testenv/openstack) answers through its real APIs for every resource type CAPO uses:
 network, subnet, router with an external gateway and an interface, security group and rule, port, floating IP,
-a server that goes ACTIVE with its port bound, a volume attached to it, a load balancer that goes ACTIVE with a
-floating IP on its VIP port; then all of it deleted, leaving the project as it was."""
+a server that goes ACTIVE with its port bound, a volume made from an image attached to it, a load balancer that
+goes ACTIVE with a floating IP on its VIP port; then all of it deleted, leaving the project as it was."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_every_resource_capo_uses_is_created_and_deleted(conn: Any, admin: Any) 
     network = conn.network.create_network(name=tag)
     subnet = conn.network.create_subnet(name=tag, network_id=network.id, ip_version=4, cidr="10.6.0.0/24")
     router = conn.network.create_router(name=tag, external_gateway_info={"network_id": external.id})
-    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    conn.network.add_interface_to_router(router, subnet=subnet.id)
     group = conn.network.create_security_group(name=tag)
     conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", protocol="tcp",
                                             port_range_min=6443, port_range_max=6443, ethertype="IPv4")
@@ -89,9 +89,12 @@ def test_every_resource_capo_uses_is_created_and_deleted(conn: Any, admin: Any) 
     bound = admin.network.get_port(port.id)  # bindings are the admin's to see
     assert (bound.binding_vif_type, bound.binding_host_id) == ("ovs", server.compute_host or bound.binding_host_id)
 
-    volume = conn.block_storage.create_volume(name=tag, size=1)
-    until("volume available", lambda: conn.block_storage.get_volume(volume.id).status == "available")
-    conn.compute.create_volume_attachment(server, volume_id=volume.id)
+    image = conn.image.find_image("test-image")  # a volume from an image, as CAPO makes root volumes
+    volume = conn.block_storage.create_volume(name=tag, size=1, image_id=image.id)
+    volume = until("volume available",
+                   lambda: (v := conn.block_storage.get_volume(volume.id)).status == "available" and v)
+    assert volume.is_bootable and volume.volume_image_metadata["image_id"] == image.id
+    conn.compute.create_volume_attachment(server, volume=volume)
     until("volume in-use", lambda: conn.block_storage.get_volume(volume.id).status == "in-use")
 
     lb = conn.load_balancer.create_load_balancer(name=tag, vip_subnet_id=subnet.id)
@@ -118,7 +121,7 @@ def test_every_resource_capo_uses_is_created_and_deleted(conn: Any, admin: Any) 
     conn.network.delete_ip(fip)
     conn.network.delete_port(port)
     conn.network.delete_security_group(group)
-    conn.network.remove_interface_from_router(router, subnet_id=subnet.id)
+    conn.network.remove_interface_from_router(router, subnet=subnet.id)
     conn.network.delete_router(router)
     conn.network.delete_network(network)  # its subnet with it
     assert listing(conn) == before
