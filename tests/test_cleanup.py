@@ -259,6 +259,20 @@ def test_a_deletion_that_never_ends_fails_with_one_line(scripted: Callable[..., 
         apply.delete_one(None, ITEM, timeout=0.02)  # type: ignore[arg-type]
 
 
+def test_a_load_balancer_stuck_pending_says_what_can_be_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Octavia cannot reset PENDING_*: past the deadline, the line says so instead of promising a retry helps."""
+    from cluster_init.errors import RuntimeFailure
+
+    monkeypatch.setattr(apply, "POLL_FIRST", 0.001)
+    monkeypatch.setattr(apply, "POLL_MAX", 0.001)
+    stuck = apply.KINDS["load balancer"]
+    monkeypatch.setitem(apply.KINDS, "load balancer", apply.Kind(
+        lambda *_: {"provisioning_status": "PENDING_UPDATE"}, stuck.delete, stuck.ready, None, stuck.still_there))
+    item = plan.Item("load balancer", "lb1", "k8s-clusterapi-cluster-ns-c-kubeapi", "", "test")
+    with pytest.raises(RuntimeFailure, match=r"\(status PENDING_UPDATE\); Octavia has no API to reset"):
+        apply.delete_one(None, item, timeout=0.02)  # type: ignore[arg-type]
+
+
 def test_not_an_openstack_environment(cli: Callable[..., Result], make_env: Callable[..., Any]) -> None:
     result = cli("cleanup", str(make_env("kubeadm-capd")))
     assert result.code == 2

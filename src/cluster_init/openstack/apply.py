@@ -37,6 +37,7 @@ class Kind:
     delete: Callable[[Connection, Item], None]
     ready: Callable[[Any], bool] = lambda _: True
     unstick: Callable[[Connection, Item, Any], None] | None = None
+    still_there: str = "run cleanup again, or raise --timeout"  # what to do when it outlives the deadline
 
 
 def delete_all(conn: Connection, items: list[Item], timeout: float) -> dict[str, str]:
@@ -65,7 +66,7 @@ def delete_one(conn: Connection, item: Item, timeout: float) -> str:
         now = time.monotonic()
         if now > deadline:
             raise RuntimeFailure(f"{item.kind} {item.name or item.id} ({item.id}) is still there after "
-                                 f"{timeout:.0f}s (status {_status(current)}); run cleanup again, or raise --timeout")
+                                 f"{timeout:.0f}s (status {_status(current)}); {kind.still_there}")
         answered = current is not UNANSWERED
         if answered and kind.unstick and not tried and (requested or not kind.ready(current)) and now > stuck:
             reset = _try(_bound(kind.unstick, conn, item, current), exceptions.ForbiddenException, ConnectFailure)
@@ -139,7 +140,9 @@ def _router_interface_delete(conn: Connection, item: Item) -> None:
 
 KINDS: dict[str, Kind] = {
     "load balancer": Kind(_lb_read, lambda c, i: c.load_balancer.delete_load_balancer(i.id, cascade=True),
-                          ready=lambda lb: not str(lb.get("provisioning_status")).startswith("PENDING_")),
+                          ready=lambda lb: not str(lb.get("provisioning_status")).startswith("PENDING_"),
+                          still_there="Octavia has no API to reset a PENDING_ state: once its housekeeping marks "
+                                      "the load balancer ERROR (or the cloud's operator does), run cleanup again"),
     "server": Kind(lambda c, i: c.compute.get_server(i.id), lambda c, i: c.compute.delete_server(i.id),
                    unstick=_server_unstick),
     "volume": Kind(lambda c, i: c.block_storage.get_volume(i.id), lambda c, i: c.block_storage.delete_volume(i.id),
