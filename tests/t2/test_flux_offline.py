@@ -47,8 +47,14 @@ def unavailable_deployments(kubeconfig: Path) -> str | None:
 
 
 def test_flux_controllers_run_from_the_local_registry(kubeconfig: Path) -> None:
+    """...and post no events to the notification-controller the install leaves out: each post to it is tried
+    five times, holding a reconcile ~15 s."""
     cluster.wait_until("Flux controllers available", lambda: unavailable_deployments(kubeconfig))
     assert cluster.failed_pulls(NAME) == []
+    items = json.loads(cluster.kubectl(kubeconfig, "get", "deployments", "-n", "flux-system", "-o", "json"))["items"]
+    addresses = {d["metadata"]["name"]: [a for a in d["spec"]["template"]["spec"]["containers"][0]["args"]
+                                         if a.startswith("--events-addr")] for d in items}
+    assert addresses == {name: ["--events-addr="] for name in sources.FLUX_CONTROLLERS}
 
 
 def test_every_mirrored_source_is_ready(kubeconfig: Path) -> None:
