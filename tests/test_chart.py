@@ -238,17 +238,12 @@ def test_management_cluster_with_workers_builds(tmp_path: Path, pair: str) -> No
     shutil.copytree(ROOT / "kustomize-components/management-cluster", tmp_path / "management-cluster")
     overlay = tmp_path / "management-cluster" / "overlay"
     overlay.mkdir()
-    root_volume = ["../capo-root-volume"] if infra == "capo" else []
     (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
         "resources": [f"../{pair}"],
-        "components": ["../workers", f"../workers-{infra}", f"../workers-{bootstrap}", *root_volume]}))
+        "components": ["../workers", f"../workers-{infra}", f"../workers-{bootstrap}"]}))
     result = tools.run("kustomize", ["build", str(overlay)])
     assert result.returncode == 0, result.stderr
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout))
-    if root_volume:  # both machine templates, the control plane's and the workers', boot from a volume
-        assert [d["spec"]["template"]["spec"]["rootVolume"] for d in yaml.safe_load_all(result.stdout)
-                if d["kind"] == "OpenStackMachineTemplate"] == [{"sizeGiB": "${OPENSTACK_ROOT_VOLUME_SIZE}",
-                                                                 "type": "${OPENSTACK_ROOT_VOLUME_TYPE}"}] * 2
     control_plane = "KubeadmControlPlane" if bootstrap == "kubeadm" else "RKE2ControlPlane"
     assert {"Cluster", "MachineDeployment", control_plane} <= set(kinds)
     assert kinds.count("DockerMachineTemplate" if infra == "capd" else "OpenStackMachineTemplate") == 2
@@ -257,6 +252,27 @@ def test_management_cluster_with_workers_builds(tmp_path: Path, pair: str) -> No
                                                          "effect": "NoSchedule"}]] * 2
         alone = tools.run("kustomize", ["build", str(ROOT / "kustomize-components/management-cluster" / pair)])
         assert control_plane_taints(alone.stdout) == [[], []]  # no workers: everything runs on the control plane
+
+
+@pytest.mark.parametrize("volume_type", ["", "fast ssd"])
+def test_root_volumes_as_flux_substitutes_them(tmp_path: Path, volume_type: str) -> None:
+    """Both machine templates (control plane and workers) boot from a volume of root_volume_size GiB: an integer
+    once Flux substitutes the text, with a type only when one is set (an empty one would be null, which CAPO's
+    CRD refuses)."""
+    shutil.copytree(ROOT / "kustomize-components/management-cluster", tmp_path / "management-cluster")
+    overlay = tmp_path / "management-cluster" / "overlay"
+    overlay.mkdir()
+    typed = ["../capo-root-volume-type"] if volume_type else []
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": ["../capo-kubeadm"],
+        "components": ["../workers", "../workers-capo", "../workers-kubeadm", "../capo-root-volume", *typed]}))
+    result = tools.run("kustomize", ["build", str(overlay)])
+    assert result.returncode == 0, result.stderr
+    text = flux.substitute(result.stdout, {"OPENSTACK_ROOT_VOLUME_SIZE": "20",
+                                           "OPENSTACK_ROOT_VOLUME_TYPE": volume_type})
+    volumes = [d["spec"]["template"]["spec"]["rootVolume"] for d in yaml.safe_load_all(text)
+               if d and d["kind"] == "OpenStackMachineTemplate"]
+    assert volumes == [{"sizeGiB": 20, **({"type": volume_type} if volume_type else {})}] * 2
 
 
 def control_plane_taints(stream: str) -> list[Any]:
