@@ -61,3 +61,14 @@ def test_canary_not_echoed_by_a_bad_secret(cli: Callable[..., Result], make_env:
     assert result.code == 2
     assert "secrets.openstack.auth_url" in result.err
     assert CANARY not in result.out + result.err
+
+
+def test_a_git_secret_ref_with_its_credentials_is_valid(cli: Callable[..., Result],
+                                                        make_env: Callable[..., Path]) -> None:
+    """The other side of the bad-input case: `source.secret_ref` with `secrets.source` set passes."""
+    env = make_env(secrets="secrets:\n  source: {username: reader, password: not-shown}\n")
+    with (env / "values.yaml").open("a") as values:
+        values.write("source: {url: 'https://git.test/x.git', ref: refs/heads/main, secret_ref: git-auth}\n")
+    result = cli("validate", str(env))
+    assert result.code == 0, result.err
+    assert "not-shown" not in result.out + result.err
