@@ -50,6 +50,8 @@ CASES = [
     ("values-in-secrets", "kubeadm-capd", None, "secrets: {}\ncluster: {name: x}\n", "cluster: only `secrets:` belongs in the secrets file"),
     ("context-in-values", "kubeadm-capd", capd() + "context: bootstrap\n", None, "context: is chosen by cluster-init"),
     ("unknown-dependency", "kubeadm-capd", capd() + "units: {capi-core: {depends_on: [cert-manger]}}\n", None, "units.capi-core.depends_on: unknown unit `cert-manger`; did you mean `cert-manager`?"),
+    ("unknown-applied-unit", "kubeadm-capd", capd() + "units: {capi-infra-docker: {after_applied: {capi-cor: capi-core-components}}}\n", None, "units.capi-infra-docker.after_applied: unknown unit `capi-cor`; did you mean `capi-core`?"),
+    ("applied-dependency-cycle", "kubeadm-capd", capd() + "units: {cert-manager: {after_applied: {capi-core: capi-core-components}}}\n", None, "dependency cycle"),
     ("unknown-upstream", "kubeadm-capd", capd() + "units: {capi-core: {uses: [cluster-apis]}}\n", None, "units.capi-core.uses: unknown upstream `cluster-apis`"),
     ("dependency-cycle", "kubeadm-capd", capd() + "units: {cert-manager: {depends_on: [capi-core]}}\n", None, "dependency cycle"),
     ("bad-unit-timeout", "kubeadm-capd", capd() + "units: {capi-core: {timeout: 10 minutes}}\n", None, "units.capi-core.timeout: `10 minutes` is not a Go duration"),

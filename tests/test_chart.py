@@ -57,9 +57,56 @@ def test_apply_order_respects_every_dependency(cli: Callable[..., Result], env: 
     units = plan(cli, env, context)["units"]
     position = {u["name"]: i for i, u in enumerate(units)}
     for unit in units:
-        for dep in unit["depends_on"]:
+        for dep in unit["depends_on"] + unit["after_applied"]:
             assert dep in position, f"{unit['name']} depends on {dep}, which is not enabled"
             assert position[dep] < position[unit["name"]]
+
+
+def chart_units() -> dict[str, dict[str, Any]]:
+    """Every unit the chart declares, bootstrap-only ones included (values.yaml under bootstrap.values.yaml)."""
+    chart = ROOT / "charts" / "telco-cloud-init"
+    units: dict[str, dict[str, Any]] = yaml.safe_load((chart / "values.yaml").read_text())["units"]
+    for name, unit in yaml.safe_load((chart / "bootstrap.values.yaml").read_text())["units"].items():
+        units[name] = {**units.get(name, {}), **unit}
+    return units
+
+
+def test_each_applied_dependency_names_a_kustomization_of_that_unit() -> None:
+    """`after_applied: {unit: kustomization}` waits for that Kustomization's inventory: a name the unit does not
+    apply would hold its dependents forever, so each must be the unit's own or a child its component applies."""
+    units = chart_units()
+    pairs = [(dep, child) for unit in units.values() for dep, child in (unit.get("after_applied") or {}).items()]
+    assert ("capi-core", "capi-core-components") in pairs
+    assert ("management-cluster-flux", "management-cluster-flux-install") in pairs
+    for dep, child in pairs:
+        applied = {o["metadata"]["name"] for o in built(units[dep]["path"].removeprefix("./kustomize-components/"), {})
+                   if o["kind"] == "Kustomization"}
+        assert child == dep or child in applied, (dep, child, applied)
+
+
+def test_providers_start_once_the_core_crds_are_applied(tmp_path: Path) -> None:
+    """A provider unit waits for cert-manager to be Ready (its Certificates) and for capi-core's child to have
+    applied the core CRDs, through Flux's readyExpr on that child's inventory, not for the core to be healthy."""
+    rendered = helm_template(tmp_path, "bootstrap")
+    units = {o["metadata"]["name"]: o for o in rendered
+             if o.get("kind") == "Kustomization" and "cluster-init/unit" in o["metadata"].get("labels", {})}
+    for name in ("capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker"):
+        assert units[name]["spec"]["dependsOn"] == [
+            {"name": "cert-manager"},
+            {"name": "capi-core-components", "readyExpr": "has(dep.status) && has(dep.status.inventory)"}]
+        assert units[name]["metadata"]["annotations"]["cluster-init/after-applied"] == "capi-core"
+    assert {"name": "capi-core"} in units["management-cluster"]["spec"]["dependsOn"]
+
+
+def helm_template(tmp_path: Path, context: str) -> list[dict[str, Any]]:
+    """The chart rendered for the shipped kubeadm-capd environment, as the release in `context` renders it."""
+    chart = ROOT / "charts" / "telco-cloud-init"
+    layers = [chart / "bootstrap.values.yaml"] if context == "bootstrap" else []
+    layers.append(ROOT / "environment-values" / "kubeadm-capd" / "values.yaml")
+    args = ["template", "t", str(chart)] + [a for layer in layers for a in ("-f", str(layer))]
+    result = tools.run("helm", args)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
 def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) -> None:
@@ -354,3 +401,23 @@ def test_a_source_of_the_wrong_shape_is_refused(cli: Callable[..., Result], make
     values = (ROOT / "environment-values/kubeadm-capd/values.yaml").read_text() + f"source: {source}\n"
     result = cli("validate", str(make_env(values=values)))
     assert result.code == 2 and expected in result.err, result.err
+
+
+def test_both_clusters_tune_flux_alike() -> None:
+    """The CLI's install on the bootstrap cluster and the management-cluster-flux unit's patches give the
+    controllers the same extra flags and readiness period: a unit behaves the same on either cluster."""
+    from cluster_init.bootstrap import fluxinstall
+
+    install = ROOT / "kustomize-components" / "management-cluster-flux" / "flux-install.yaml"
+    child = yaml.safe_load(install.read_text())
+    flags: dict[str, list[str]] = {}
+    periods = set()
+    for patch in child["spec"]["patches"]:
+        for op in yaml.safe_load(patch["patch"]):
+            if op["path"].endswith("/args/-"):
+                flags.setdefault(patch["target"]["name"], []).append(op["value"])
+            elif op["path"].endswith("/readinessProbe/periodSeconds"):
+                assert "name" not in patch["target"]  # every controller
+                periods.add(op["value"])
+    assert flags == fluxinstall.TUNING
+    assert periods == {fluxinstall.READINESS_PERIOD}

@@ -10,6 +10,7 @@ from cluster_init.errors import InputError, Problem, RuntimeFailure
 
 FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
 TARGET_ANNOTATION = "cluster-init/target"
+AFTER_APPLIED_ANNOTATION = "cluster-init/after-applied"
 UNIT_LABEL = "cluster-init/unit"
 
 
@@ -18,6 +19,7 @@ class Unit(NamedTuple):
     depends_on: list[str]
     path: str
     target: str
+    after_applied: list[str]  # units this one starts after once they have applied their manifests (not Ready)
 
 
 # Every rendering of the chart has this document; output without it is not the chart's.
@@ -56,9 +58,11 @@ def _unit(obj: dict[str, Any]) -> Unit:
     """One unit from a rendered Kustomization; a malformed one is helm's fault, not the user's."""
     try:
         meta, spec = obj["metadata"], obj["spec"]
-        target = (meta.get("annotations") or {}).get(TARGET_ANNOTATION, "bootstrap")
-        deps = [str(d["name"]) for d in spec.get("dependsOn") or []]
-        unit = Unit(str(meta["name"]), deps, spec["path"], str(target))
+        annotations = meta.get("annotations") or {}
+        target = annotations.get(TARGET_ANNOTATION, "bootstrap")
+        deps = [str(d["name"]) for d in spec.get("dependsOn") or [] if "readyExpr" not in d]
+        applied = [a for a in str(annotations.get(AFTER_APPLIED_ANNOTATION, "")).split(",") if a]
+        unit = Unit(str(meta["name"]), deps, spec["path"], str(target), applied)
     except (KeyError, TypeError, AttributeError):
         raise RuntimeFailure("helm printed a unit Kustomization without name or path; check the tool") from None
     if not isinstance(unit.path, str):
@@ -86,7 +90,7 @@ def apply_order(found: list[Unit]) -> list[Unit]:
                 for u in found for d in u.depends_on if d not in by_name]
     if problems:
         raise InputError(problems)
-    waiting = {u.name: set(u.depends_on) for u in found}
+    waiting = {u.name: set(u.depends_on) | set(u.after_applied) for u in found}
     ready = [name for name, deps in waiting.items() if not deps]
     heapq.heapify(ready)
     order: list[Unit] = []
@@ -126,6 +130,7 @@ def as_dot(context: str, order: list[Unit]) -> str:
         shape = "box" if unit.target == "management" else "ellipse"
         lines.append(f'  "{unit.name}" [shape={shape}, tooltip="{unit.path}"];')
     lines += [f'  "{u.name}" -> "{d}";' for u in order for d in u.depends_on]
+    lines += [f'  "{u.name}" -> "{d}" [style=dashed, tooltip="once applied"];' for u in order for d in u.after_applied]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -140,4 +145,6 @@ def as_text(context: str, order: list[Unit], environment: str) -> str:
         lines.append(f"{branch} {unit.name:<{width}}  → {unit.target:<10}  {unit.path}")
         if unit.depends_on:
             lines.append(f"{stem}   after: {', '.join(unit.depends_on)}")
+        if unit.after_applied:
+            lines.append(f"{stem}   once applied: {', '.join(unit.after_applied)}")
     return "\n".join(lines) + "\n"

@@ -150,8 +150,10 @@ def flux_install_tree(flux2: Path, dest: Path) -> Path:
 
 
 def _deployment(name: str, image: str) -> dict[str, object]:
-    """A controller's Deployment as far as images go; `args` as the real ones have (the bundle appends to them)."""
-    container = {"name": "manager", "image": image, "args": []}
+    """A controller's Deployment as far as images go; `args` and a readiness probe as the real ones have (the
+    bundle appends to the one and sets the other's period)."""
+    probe = {"httpGet": {"path": "/readyz", "port": "healthz"}}
+    container = {"name": "manager", "image": image, "args": [], "readinessProbe": probe}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
             "spec": {"template": {"spec": {"containers": [container]}}}}
 

@@ -299,12 +299,13 @@ def _unit_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
     upstreams = set(_pinned_upstreams()) | set(values.get("upstreams") or {})
     problems = []
     for name, unit in units.items():
-        for dep in unit.get("depends_on") or []:
-            if dep not in units:
-                close = _close(dep, list(units))
-                problems.append(Problem(_where(env, ("units", name, "depends_on")), f"units.{name}.depends_on",
-                                        f"unknown unit `{dep}`",
-                                        f"did you mean `{close[0]}`?" if close else "name an existing unit"))
+        for field in ("depends_on", "after_applied"):
+            for dep in unit.get(field) or []:
+                if dep not in units:
+                    close = _close(dep, list(units))
+                    problems.append(Problem(_where(env, ("units", name, field)), f"units.{name}.{field}",
+                                            f"unknown unit `{dep}`",
+                                            f"did you mean `{close[0]}`?" if close else "name an existing unit"))
         problems += [Problem(_where(env, ("units", name, field)), f"units.{name}.{field}",
                              f"`{shown}` leads outside the repository", "use a path inside it, without ..")
                      for field, shown in escaping_paths(unit.get("path") or ".", unit.get("components") or [])
@@ -318,13 +319,19 @@ def _unit_problems(env: Environment, values: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def _waits_for(unit: dict[str, Any]) -> list[str]:
+    """The units this one starts after: Ready (`depends_on`) or applied (`after_applied`, null entries dropped)."""
+    applied = [dep for dep, child in (unit.get("after_applied") or {}).items() if child]
+    return [*(unit.get("depends_on") or []), *applied]
+
+
 def _cycle(units: dict[str, Any]) -> list[str]:
     """One dependency cycle among units, as a closed path, or [] when there is none."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
     def visit(name: str, trail: list[str]) -> list[str]:
         state[name] = 1
-        for dep in (units.get(name) or {}).get("depends_on") or []:
+        for dep in _waits_for(units.get(name) or {}):
             if dep not in units:
                 continue
             if state.get(dep) == 1:

@@ -198,6 +198,28 @@ def test_the_management_cluster_runs_itself(run: Run) -> None:
     assert "management-cluster" in units, sorted(units)  # re-enabled there once pivoted
 
 
+def test_the_management_cluster_runs_the_tuned_flux(run: Run) -> None:
+    """The management-cluster-flux unit's patches reach its controllers: the same tuning as the bootstrap
+    cluster's (dependencies rechecked every second, readiness probed every 2 s)."""
+    client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
+    deployments = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
+                   for d in items(client, "/apis/apps/v1/namespaces/flux-system/deployments")}
+    assert {name: c["readinessProbe"]["periodSeconds"] for name, c in deployments.items()} == dict.fromkeys(
+        deployments, 2)
+    for name in ("kustomize-controller", "helm-controller"):
+        assert "--requeue-dependency=1s" in deployments[name]["args"], deployments[name]["args"]
+
+
+def test_no_pod_met_a_half_written_cni_configuration(run: Run) -> None:
+    """kube-router publishes its CNI configuration only once it holds the node's pod range: no pod sandbox on
+    the management cluster failed for want of one (each such failure costs a pod about 10 s)."""
+    client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
+    failed = [f"{e['involvedObject'].get('namespace')}/{e['involvedObject']['name']}: {e.get('message')}"
+              for e in items(client, "/api/v1/events?fieldSelector=reason%3DFailedCreatePodSandBox")
+              if "no IP ranges specified" in (e.get("message") or "")]
+    assert failed == []
+
+
 def test_nothing_was_duplicated_by_the_killed_runs(run: Run) -> None:
     """One control plane machine and one load balancer, as the values ask, however many runs it took."""
     client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
