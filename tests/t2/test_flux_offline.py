@@ -116,7 +116,18 @@ def test_the_chart_reconciles_the_providers_from_the_local_registry(kubeconfig: 
     assert suspended == {"management-cluster"}
     assert {"pivot", "telco-cloud-init-management"} <= {u["metadata"]["name"] for u in units}
     assert cluster.failed_pulls(NAME) == []
+    assert readiness_periods(kubeconfig) == {
+        "capi-controller-manager": 2, "capi-kubeadm-bootstrap-controller-manager": 2,
+        "capi-kubeadm-control-plane-controller-manager": 2, "capd-controller-manager": 2, "cert-manager-webhook": 1}
     assert_images_lists_what_was_pulled(tmp_path)
+
+
+def readiness_periods(kubeconfig: Path) -> dict[str, int]:
+    """How often the bundle has the providers' managers and cert-manager's webhook probed for readiness (every
+    unit after them waits for them: Kubernetes' 10 s default would add up to 10 s to each)."""
+    found = json.loads(cluster.kubectl(kubeconfig, "get", "deployments", "-A", "-o", "json"))["items"]
+    return {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["periodSeconds"]
+            for d in found if d["metadata"]["name"].startswith(("capi-", "capd-", "cert-manager-webhook"))}
 
 
 def assert_images_lists_what_was_pulled(tmp: Path) -> None:

@@ -48,6 +48,10 @@ def run(env: Environment, options: Options) -> int:
         source = _source(options.source, values, env.directory)
         config = _bootstrap_cluster(options, values, Path(work))
         _install(config, env, values, options, source)
+        if options.kind_name is not None:
+            from cluster_init.bootstrap import kind
+
+            kind.prefetch(options.kind_name, _pivot_image(values))
         code = _follow(config, options)
         if code != follow.READY:
             return code
@@ -230,6 +234,12 @@ def _bootstrap_cluster(options: Options, values: dict[str, Any], work: Path) -> 
         with step(f"bootstrap cluster {options.kind_name} (kind)"):
             kind.ensure(str(options.kind_name), f"{node['url']}:{node['version']}")
     return connect(options.kind_name, options.kubeconfig, work)
+
+
+def _pivot_image(values: dict[str, Any]) -> str:
+    """The pivot Job's image, as the chart names it (CLUSTER_INIT_IMAGE)."""
+    own = _upstream(values, "cluster-init")
+    return f"{own['image_registry']}/cluster-init:{own['version']}"
 
 
 def _upstream(values: dict[str, Any], name: str) -> dict[str, Any]:

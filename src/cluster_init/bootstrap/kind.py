@@ -7,7 +7,9 @@ kubeconfig itself; cluster-init asks it for a copy each run and keeps none of it
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -61,3 +63,13 @@ def kubeconfig(name: str, folder: Path) -> Path:
 def delete(name: str) -> None:
     if exists(name):
         _kind("delete", "cluster", "--name", name)
+
+
+def prefetch(name: str, image: str) -> None:
+    """Start pulling `image` on the cluster's node and return: the pivot Job, created minutes later once the
+    management cluster is ready, then starts without pulling the largest image the bootstrap cluster runs. Best
+    effort: a failed pull here is the Job's own pull later, which reports it."""
+    with contextlib.suppress(OSError):
+        subprocess.Popen(["docker", "exec", f"{name}-control-plane", "crictl", "pull", image],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
