@@ -51,6 +51,29 @@ def test_units_come_after_what_they_depend_on() -> None:
     assert names.index("core") < names.index("mgmt") < names.index("pivot")
 
 
+def applied_after(provider: dict[str, Any], core: str) -> dict[str, Any]:
+    """`provider` as the chart renders `after_applied: {<core>: <core>-components}`."""
+    provider["spec"]["dependsOn"].append({"name": f"{core}-components", "readyExpr": "has(dep.status.inventory)"})
+    provider["metadata"]["annotations"] = {"cluster-init/after-applied": core}
+    return provider
+
+
+def test_a_unit_comes_after_those_whose_manifests_it_waits_for() -> None:
+    snap = snapshot(applied_after(unit("a-provider", deps=("cert-manager",)), "core"), unit("core"),
+                    unit("cert-manager"))
+    names = [r.name for r in unitstate.rows(snap, dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC))]
+    assert names.index("cert-manager") < names.index("core") < names.index("a-provider")
+    assert "core-components" not in names
+
+
+def test_a_suspended_unit_holds_what_waits_for_its_manifests() -> None:
+    """A provider held by capi-core's suspension waits for a child Kustomization that never comes: the watch
+    must count it as held, not wait for it until the timeout."""
+    snap = snapshot(release(), unit("core", ready=None, suspend=True),
+                    applied_after(unit("a-provider", ready="False", reason="DependencyNotReady"), "core"))
+    assert follow.all_settled(snap) == follow.READY
+
+
 def test_states_and_reasons_as_a_user_reads_them() -> None:
     now = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)
     snap = snapshot(unit("done"), unit("held", suspend=True),

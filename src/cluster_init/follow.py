@@ -161,7 +161,7 @@ def _held(units: dict[str, Any]) -> set[str]:
     while grew:
         grew = False
         for name, unit in units.items():
-            deps = {str(d.get("name")) for d in (unit.get("spec") or {}).get("dependsOn") or []}
+            deps = set(unitstate.waits_for(unit))
             if name not in held and deps & held:
                 held.add(name)
                 grew = True

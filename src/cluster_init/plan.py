@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from cluster_init.errors import InputError, Problem, RuntimeFailure
@@ -58,16 +59,25 @@ def _unit(obj: dict[str, Any]) -> Unit:
     """One unit from a rendered Kustomization; a malformed one is helm's fault, not the user's."""
     try:
         meta, spec = obj["metadata"], obj["spec"]
-        annotations = meta.get("annotations") or {}
-        target = annotations.get(TARGET_ANNOTATION, "bootstrap")
-        deps = [str(d["name"]) for d in spec.get("dependsOn") or [] if "readyExpr" not in d]
-        applied = [a for a in str(annotations.get(AFTER_APPLIED_ANNOTATION, "")).split(",") if a]
-        unit = Unit(str(meta["name"]), deps, spec["path"], str(target), applied)
+        target = (meta.get("annotations") or {}).get(TARGET_ANNOTATION, "bootstrap")
+        unit = Unit(str(meta["name"]), ready_dependencies(obj), spec["path"], str(target), applied_dependencies(obj))
     except (KeyError, TypeError, AttributeError):
         raise RuntimeFailure("helm printed a unit Kustomization without name or path; check the tool") from None
     if not isinstance(unit.path, str):
         raise RuntimeFailure(f"helm printed unit {unit.name} with a path that is not text; check the tool")
     return unit
+
+
+def ready_dependencies(unit: Mapping[str, Any]) -> list[str]:
+    """The units a unit Kustomization waits to be Ready (its dependsOn without a readyExpr)."""
+    return [str(d.get("name")) for d in (unit.get("spec") or {}).get("dependsOn") or [] if "readyExpr" not in d]
+
+
+def applied_dependencies(unit: Mapping[str, Any]) -> list[str]:
+    """The units whose manifests it waits to see applied: its dependsOn names their child Kustomizations (with a
+    readyExpr), and the chart records the units themselves in an annotation."""
+    annotations = (unit.get("metadata") or {}).get("annotations") or {}
+    return [a for a in str(annotations.get(AFTER_APPLIED_ANNOTATION) or "").split(",") if a]
 
 
 def escaping_paths(path: str, components: list[Any]) -> list[tuple[str, str]]:

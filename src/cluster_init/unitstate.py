@@ -91,6 +91,13 @@ def elapsed(obj: Mapping[str, Any], now: dt.datetime) -> float | None:
     return max(0.0, ((end or now) - created).total_seconds())
 
 
+def waits_for(unit: Mapping[str, Any]) -> list[str]:
+    """The units this unit starts after: Ready, or with their manifests applied."""
+    from cluster_init import plan
+
+    return plan.ready_dependencies(unit) + plan.applied_dependencies(unit)
+
+
 def dependency_order(units: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Units sorted so each comes after what it depends on (ties by name)."""
     by_name = {str(u["metadata"]["name"]): u for u in units}
@@ -99,8 +106,8 @@ def dependency_order(units: Iterable[Mapping[str, Any]]) -> list[Mapping[str, An
     def visit(name: str, seen: frozenset[str]) -> None:
         if name in done or name in seen or name not in by_name:
             return
-        for dep in (by_name[name].get("spec") or {}).get("dependsOn") or []:
-            visit(str(dep.get("name")), seen | {name})
+        for dep in waits_for(by_name[name]):
+            visit(dep, seen | {name})
         done.append(name)
 
     for name in sorted(by_name):
