@@ -114,7 +114,9 @@ def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) ->
     assert units["management-cluster-configs"]["target"] == "management"
     assert units["telco-cloud-init-management"]["target"] == "management"
     assert units["management-cluster"]["target"] == "bootstrap"
-    assert units["pivot"]["depends_on"] == ["telco-cloud-init-management"]
+    remote = {name for name, u in units.items() if u["target"] == "management"}
+    assert remote == {"cni", "management-cluster-configs", "management-cluster-flux", "telco-cloud-init-management"}
+    assert set(units["pivot"]["depends_on"]) == remote  # the move takes the kubeconfig Secret they all use
     assert units["management-cluster"]["path"] == "./kustomize-components/management-cluster/capd-kubeadm"
 
 
