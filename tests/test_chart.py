@@ -84,29 +84,19 @@ def test_each_applied_dependency_names_a_kustomization_of_that_unit() -> None:
         assert child == dep or child in applied, (dep, child, applied)
 
 
-def test_providers_start_once_the_core_crds_are_applied(tmp_path: Path) -> None:
+def test_providers_start_once_the_core_crds_are_applied(cli: Callable[..., Result]) -> None:
     """A provider unit waits for cert-manager to be Ready (its Certificates) and for capi-core's child to have
     applied the core CRDs, through Flux's readyExpr on that child's inventory, not for the core to be healthy."""
-    rendered = helm_template(tmp_path, "bootstrap")
-    units = {o["metadata"]["name"]: o for o in rendered
-             if o.get("kind") == "Kustomization" and "cluster-init/unit" in o["metadata"].get("labels", {})}
+    result = cli("render", str(ROOT / "environment-values" / "kubeadm-capd"), "--context", "bootstrap")
+    assert result.code == 0, result.err
+    units = {o["metadata"]["name"]: o for o in yaml.safe_load_all(result.out)
+             if o and o.get("kind") == "Kustomization" and "cluster-init/unit" in o["metadata"].get("labels", {})}
     for name in ("capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker"):
         assert units[name]["spec"]["dependsOn"] == [
             {"name": "cert-manager"},
             {"name": "capi-core-components", "readyExpr": "has(dep.status) && has(dep.status.inventory)"}]
         assert units[name]["metadata"]["annotations"]["cluster-init/after-applied"] == "capi-core"
     assert {"name": "capi-core"} in units["management-cluster"]["spec"]["dependsOn"]
-
-
-def helm_template(tmp_path: Path, context: str) -> list[dict[str, Any]]:
-    """The chart rendered for the shipped kubeadm-capd environment, as the release in `context` renders it."""
-    chart = ROOT / "charts" / "telco-cloud-init"
-    layers = [chart / "bootstrap.values.yaml"] if context == "bootstrap" else []
-    layers.append(ROOT / "environment-values" / "kubeadm-capd" / "values.yaml")
-    args = ["template", "t", str(chart)] + [a for layer in layers for a in ("-f", str(layer))]
-    result = tools.run("helm", args)
-    assert result.returncode == 0, result.stderr
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
 def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) -> None:
