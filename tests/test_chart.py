@@ -62,19 +62,12 @@ def test_apply_order_respects_every_dependency(cli: Callable[..., Result], env: 
             assert position[dep] < position[unit["name"]]
 
 
-def chart_units() -> dict[str, dict[str, Any]]:
-    """Every unit the chart declares, bootstrap-only ones included (values.yaml under bootstrap.values.yaml)."""
-    chart = ROOT / "charts" / "telco-cloud-init"
-    units: dict[str, dict[str, Any]] = yaml.safe_load((chart / "values.yaml").read_text())["units"]
-    for name, unit in yaml.safe_load((chart / "bootstrap.values.yaml").read_text())["units"].items():
-        units[name] = {**units.get(name, {}), **unit}
-    return units
-
-
 def test_each_applied_dependency_names_a_kustomization_of_that_unit() -> None:
     """`after_applied: {unit: kustomization}` waits for that Kustomization's inventory: a name the unit does not
     apply would hold its dependents forever, so each must be the unit's own or a child its component applies."""
-    units = chart_units()
+    from cluster_init import environment, values
+
+    units = values.merged(environment.load(ROOT / "environment-values" / "kubeadm-capd"), "bootstrap")["units"]
     pairs = [(dep, child) for unit in units.values() for dep, child in (unit.get("after_applied") or {}).items()]
     assert ("capi-core", "capi-core-components") in pairs
     assert ("management-cluster-flux", "management-cluster-flux-install") in pairs
