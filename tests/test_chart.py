@@ -78,18 +78,22 @@ def test_each_applied_dependency_names_a_kustomization_of_that_unit() -> None:
 
 
 def test_providers_start_once_the_core_crds_are_applied(cli: Callable[..., Result]) -> None:
-    """A provider unit waits for cert-manager to be Ready (its Certificates) and for capi-core's child to have
-    applied the core CRDs, through Flux's readyExpr on that child's inventory, not for the core to be healthy."""
+    """capi-core starts once cert-manager's release is applied and its child retries every 2 s until cert-manager's
+    webhook answers; a provider unit starts once that child has applied the core CRDs (so cert-manager answered),
+    through Flux's readyExpr on the child's inventory, not once the core is healthy."""
     result = cli("render", str(ROOT / "environment-values" / "kubeadm-capd"), "--context", "bootstrap")
     assert result.code == 0, result.err
     units = {o["metadata"]["name"]: o for o in yaml.safe_load_all(result.out)
              if o and o.get("kind") == "Kustomization" and "cluster-init/unit" in o["metadata"].get("labels", {})}
+    applied = "has(dep.status) && has(dep.status.inventory)"
+    assert units["capi-core"]["spec"]["dependsOn"] == [{"name": "cert-manager", "readyExpr": applied}]
     for name in ("capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker"):
-        assert units[name]["spec"]["dependsOn"] == [
-            {"name": "cert-manager"},
-            {"name": "capi-core-components", "readyExpr": "has(dep.status) && has(dep.status.inventory)"}]
+        assert units[name]["spec"]["dependsOn"] == [{"name": "capi-core-components", "readyExpr": applied}]
         assert units[name]["metadata"]["annotations"]["cluster-init/after-applied"] == "capi-core"
     assert {"name": "capi-core"} in units["management-cluster"]["spec"]["dependsOn"]
+    child = next(o for o in built("capi-core", {}) if o["kind"] == "Kustomization")
+    assert child["metadata"]["name"] == "capi-core-components"
+    assert child["spec"]["retryInterval"] == "2s"
 
 
 def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) -> None:
