@@ -66,7 +66,7 @@ def test_the_pivot_job_runs_the_cluster_init_image_with_the_backup_and_the_mark(
     assert container["args"] == ["pivot", f"--namespace={ns}", f"--to-kubeconfig-secret={cluster}-kubeconfig",
                                  "--backup-secret=cluster-init-pivot-backup",
                                  "--suspend-kustomization=management-cluster", "--mark-pivoted=cluster-init-pivoted",
-                                 "--report-job=cluster-init-pivot"]
+                                 "--report-job=cluster-init-pivot", "--wait-for-providers=1200"]
     assert not any("--from-kubeconfig" in a for a in container["args"])  # the service account is the source
     assert "volumes" not in pod or all("secret" not in v for v in pod["volumes"])  # the kubeconfig moves away
     # exit 1 (resumable) retries in a new pod; exit 2 (refused) fails the Job at once; evictions do not count

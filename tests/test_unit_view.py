@@ -155,3 +155,23 @@ def test_the_pivot_phase_shows_under_the_pivot_unit() -> None:
                           dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert (rows[1].kind, rows[1].state) == ("Job", unitstate.RUNNING)
     assert rows[1].message == "phase create (6/10); 1 failed attempts"
+
+
+def pivot_job(complete: bool) -> dict[str, Any]:
+    conditions = [{"type": "Complete", "status": "True"}] if complete else []
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": follow.PIVOT_JOB, "namespace": "cluster-init",
+                                                                   "creationTimestamp": T0},
+            "status": {"conditions": conditions}}
+
+
+def test_bootstrap_goes_on_once_the_pivot_job_succeeded() -> None:
+    """bootstrap's stop (`moved`) does not wait for Flux to report the pivot unit and the management cluster's release
+    Ready (their next health checks): the pivot Job's success is enough; a Stalled unit still fails it."""
+    waiting = (release(), unit("telco-cloud-init-management", ready="False", reason="Progressing"),
+               unit("pivot", ready="False", reason="Progressing"))
+    assert follow.moved(snapshot(*waiting)) is None
+    assert follow.moved(snapshot(*waiting, pivot_job(complete=False))) is None
+    assert follow.moved(snapshot(*waiting, pivot_job(complete=True))) == follow.READY
+    assert follow.all_settled(snapshot(*waiting, pivot_job(complete=True))) is None  # watch: every unit, as before
+    stalled = unit("cni", ready="False", reason="BuildFailed", stalled=True)
+    assert follow.moved(snapshot(*waiting, stalled, pivot_job(complete=True))) == follow.FAILED_EXIT

@@ -25,6 +25,7 @@ from cluster_init.unitstate import Row, Snapshot
 
 READY, FAILED_EXIT, TIMED_OUT = 0, 1, 3
 RELEASE = "telco-cloud-init"
+PIVOT_JOB = "cluster-init-pivot"  # the pivot unit's Job (kustomize-components/pivot)
 FLUX = (("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
         ("batch/v1", "Job"))
 CLUSTER_API = ("Cluster", "KubeadmControlPlane", "RKE2ControlPlane", "MachineDeployment", "Machine")
@@ -143,6 +144,21 @@ def all_settled(snap: Snapshot) -> int | None:
     held = _held(units)
     done = all(name in held or readiness(u).ready or (_suspended(u) and _was_ready(u)) for name, u in units.items())
     return READY if done else None
+
+
+def moved(snap: Snapshot) -> int | None:
+    """For bootstrap: as `all_settled`, and READY as soon as the pivot Job has succeeded. Flux reports the pivot
+    unit Ready (and the management cluster's release, through the remote unit) only at their next 5 s health
+    check; bootstrap checks the management cluster's own release itself, next."""
+    settled = all_settled(snap)
+    if settled is not None:
+        return settled
+    done = any(o["metadata"]["name"] == PIVOT_JOB and job_succeeded(o) for o in snap.of_kind("Job"))
+    return READY if done and not any(readiness(u).state == FAILED for u in snap.of_kind("Kustomization")) else None
+
+
+def job_succeeded(job: Mapping[str, Any]) -> bool:
+    return (condition(job, "Complete") or {}).get("status") == "True"
 
 
 def _suspended(unit: Mapping[str, Any]) -> bool:

@@ -24,6 +24,8 @@ import yaml
 from cluster_init import unitstate
 from cluster_init.kube import ApiError, Client
 from cluster_init.pivot import Engine, Options, Refused, job
+from cluster_init.pivot.discovery import DEPLOYMENT
+from cluster_init.pivot.graph import NAMESPACE
 from tests.t1 import capi_graphs as graphs
 from tests.t1.pivot_fixtures import (
     MOVED_KINDS,
@@ -207,3 +209,57 @@ def test_the_job_reports_each_phase_on_itself(pair: Pair) -> None:
     reported = read(pair, "source", "Job", ns, "pivot")
     assert reported is not None
     assert reported["metadata"]["annotations"][unitstate.PIVOT_PHASE] == "done"
+
+
+def provider_deployment(ns: str, provider: str, replicas: int) -> JSON:
+    """A provider controller's Deployment as the bundle installs one: clusterctl's label and the provider's."""
+    labels = {"app": provider}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"{provider}-controller-manager", "namespace": ns,
+                         "labels": {"clusterctl.cluster.x-k8s.io": "", "cluster.x-k8s.io/provider": provider}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "manager", "image": "manager:test"}]}}}}
+
+
+def test_the_job_waits_for_the_targets_providers_before_it_changes_anything(pair: Pair) -> None:
+    """--wait-for-providers: a provider that runs in the source and is not Available in the target (the twin has no
+    kubelet: one replica never becomes available) holds the move, which fails at the deadline naming it, with
+    nothing paused or copied; once the target's Deployment is available (scaled to 0 here), the move goes on."""
+    ns = f"pw-{uuid.uuid4().hex[:8]}"
+    provider = f"infrastructure-twin{uuid.uuid4().hex[:4]}"
+    generate(pair, objects_with_real_kubeconfig(pair, ns))
+    deployments = DEPLOYMENT
+
+    async def install(target_replicas: int) -> None:
+        src, dst = pair.clients()
+        async with src, dst:
+            await src.create(deployments, provider_deployment(ns, provider, 0), ns)
+            await dst.create(NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            await dst.create(deployments, provider_deployment(ns, provider, target_replicas), ns)
+
+    async def scale_and_cleanup(replicas: int | None) -> None:
+        src, dst = pair.clients()
+        async with src, dst:
+            name = f"{provider}-controller-manager"
+            if replicas is not None:
+                await dst.patch(deployments, name, ns, {"spec": {"replicas": replicas}}, field_manager="test")
+            else:
+                for client in (src, dst):
+                    await client.delete(deployments, name, ns)
+
+    run(install(1))
+    try:
+        code, _, err = cli(*job_args(pair, ns), "--wait-for-providers", "3")
+        assert code == 1, err
+        assert f"pivot: waiting for the target's providers: {provider}" in err
+        assert f"pivot not started: the target does not run providers {provider} after 3s" in err
+        source, target = snapshots(pair, ns)
+        assert not any(k[0] == "Cluster" and v.get("spec", {}).get("paused") for k, v in source.items())
+        assert not any(k[0] != "Namespace" for k in target), sorted(target)
+        run(scale_and_cleanup(0))
+        code, _, err = cli(*job_args(pair, ns), "--wait-for-providers", "60")
+        assert code == 0, err
+        assert read(pair, "target", "ConfigMap", ns, MARK) is not None
+    finally:
+        run(scale_and_cleanup(None))

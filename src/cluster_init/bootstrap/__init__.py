@@ -108,16 +108,14 @@ async def _pivot_begun(client: Client, namespace: str) -> bool:
 
 
 async def _pivoted(client: Client, namespace: str) -> bool:
-    from cluster_init.kube.status import readiness
-
+    """The pivot Job has succeeded (the pivot unit says so too, at its next health check)."""
     try:
-        pivot = await client.get(await client.resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), "pivot",
-                                 namespace)
+        job = await client.get(await client.resource("batch/v1", "Job"), follow.PIVOT_JOB, namespace)
     except ApiError as e:
         if e.status == 404:
             return False
         raise
-    return readiness(pivot).ready
+    return follow.job_succeeded(job)
 
 
 def _check_self_managed(bootstrap: KubeConfig, management: KubeConfig, namespace: str, name: str,
@@ -133,7 +131,7 @@ def _check_self_managed(bootstrap: KubeConfig, management: KubeConfig, namespace
     while (why := on(management, lambda c: _not_self_managed(c, namespace, name))) is not None:
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"the management cluster does not manage Cluster {name}: {why}")
-        time.sleep(2)
+        time.sleep(1)
 
 
 async def _clusters(client: Client, namespace: str) -> list[str]:
@@ -252,7 +250,8 @@ def _upstream(values: dict[str, Any], name: str) -> dict[str, Any]:
 def _follow(config: KubeConfig, options: Options) -> int:
     """Follow the units until every one that can finish has (a suspended unit stops what depends on it)."""
     async def work(client: Client) -> int:
-        return await follow.follow(client, options.namespace, options.timeout, follow.printer(options.output))
+        return await follow.follow(client, options.namespace, options.timeout, follow.printer(options.output),
+                                   follow.moved)
 
     code: int = on(config, work)
     if code == follow.TIMED_OUT:

@@ -73,6 +73,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-directory", type=Path, metavar="DIR",
                    help="restore the objects of a backup in DIR to the target cluster")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text", help="report format (default: text)")
+    p.add_argument("--wait-for-providers", type=common.seconds, default=0.0, metavar="SECONDS",
+                   help="first wait up to SECONDS until the target runs every provider the source runs (their "
+                        "controllers' Deployments Available), as a move into starting providers would fail half-way "
+                        "(default: 0, no wait)")
     p.add_argument("--block-move-timeout", type=common.seconds, default=300.0, metavar="SECONDS",
                    help="how long to wait for clusterctl.cluster.x-k8s.io/block-move annotations to go (default: 300)")
     p.add_argument("--copy-status", action="store_true",
@@ -108,6 +112,9 @@ def check_args(args: argparse.Namespace) -> list[Problem]:
     if mode in ("move", "restore") and not args.to_kubeconfig and not args.to_kubeconfig_secret:
         problems.append(Problem("--to-kubeconfig", "", "is required", "give the kubeconfig of the target cluster"))
     problems += _check_job_args(args, mode)
+    if args.wait_for_providers and mode != "move":
+        problems.append(Problem("--wait-for-providers", "", "only goes with a move",
+                                "drop it, or drop --to-directory / --from-directory"))
     if mode == "backup" and args.to_kubeconfig:
         problems.append(Problem("--to-kubeconfig", "", "makes no sense with --to-directory",
                                 "back up to a directory, or move to a cluster"))
@@ -143,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from cluster_init.kube import ApiError, KubeconfigError, Unreachable
-    from cluster_init.pivot import lock, report
+    from cluster_init.pivot import lock, providers, report
     from cluster_init.pivot.engine import Failed, Refused
 
     if problems := check_args(args):
@@ -155,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(capped(e.problems)) from None
     except Failed as e:
         raise RuntimeFailure(f"pivot failed: {e}\nrun the same command again to resume it") from None
+    except providers.NotReady as e:
+        raise RuntimeFailure(f"pivot not started: {e}") from None
     except lock.Busy as e:
         raise RuntimeFailure(f"pivot not started: {e}") from None
     except lock.Lost as e:
@@ -208,6 +217,8 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
         from cluster_init.pivot import job
 
         phases = job.JobPhases(source, args.namespace, args.report_job) if args.report_job else None
+        if args.wait_for_providers and not options.dry_run:
+            await _wait_for_providers(source, target, args.wait_for_providers, phases)
         result = await Engine(source, target, options, _both(progress, phases)).move(_before_copy(args, source, phases))
         if args.mark_pivoted and not options.dry_run:
             if phases:
@@ -218,6 +229,18 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
             phases.say("done")
             await phases.flush()
         return result
+
+
+async def _wait_for_providers(source: Client, target: Client, timeout: float, phases: JobPhases | None) -> None:
+    """Until the target runs the source's providers, one progress line (and Job phase) per change of what lacks."""
+    from cluster_init.pivot import providers
+
+    def say(message: str) -> None:
+        print(f"pivot: {message}", file=sys.stderr)
+        if phases:
+            phases.say(message)
+
+    await providers.wait(source, target, timeout, say)
 
 
 async def _target_config(args: argparse.Namespace, from_cfg: KubeConfig, retry: RetryPolicy) -> KubeConfig:
