@@ -86,7 +86,8 @@ def run_both(argv: list[str]) -> tuple[str, str]:
 
 
 def timeline(printed: tuple[str, str], start: float) -> dict[str, float]:
-    """From the CLI's own output: each step's duration (its ✓ lines) and each unit's first Ready event."""
+    """From the CLI's own output: each step's duration (its ✓ lines), and when each unit and the pivot Job were
+    first Ready (bootstrap goes on once the Job is: Flux reports the last units Ready later)."""
     import datetime as dt
 
     out, err = printed
@@ -94,8 +95,8 @@ def timeline(printed: tuple[str, str], start: float) -> dict[str, float]:
              for line in err.splitlines() if line.startswith("✓ ")}
     for line in out.splitlines():
         event = json.loads(line)
-        key = f"unit {event['name']} Ready at"
-        if event["kind"] == "unit" and event["state"] == "Ready" and key not in found:
+        key = f"{'unit' if event['kind'] == 'unit' else 'Job'} {event['name']} Ready at"
+        if event["kind"] in ("unit", "Job") and event["state"] == "Ready" and key not in found:
             found[key] = round(dt.datetime.fromisoformat(event["time"]).timestamp() - start)
     return found
 

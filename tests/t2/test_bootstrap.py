@@ -200,12 +200,12 @@ def test_the_management_cluster_runs_itself(run: Run) -> None:
 
 def test_the_management_cluster_runs_the_tuned_flux(run: Run) -> None:
     """The management-cluster-flux unit's patches reach its controllers: the same tuning as the bootstrap
-    cluster's (dependencies rechecked every second, readiness probed every 2 s)."""
+    cluster's (dependencies rechecked every second, readiness probed every second)."""
     client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
     deployments = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
                    for d in items(client, "/apis/apps/v1/namespaces/flux-system/deployments")}
     assert {name: c["readinessProbe"]["periodSeconds"] for name, c in deployments.items()} == dict.fromkeys(
-        deployments, 2)
+        deployments, 1)
     for name in ("kustomize-controller", "helm-controller"):
         assert "--requeue-dependency=1s" in deployments[name]["args"], deployments[name]["args"]
 

@@ -117,8 +117,8 @@ def test_the_chart_reconciles_the_providers_from_the_local_registry(kubeconfig: 
     assert {"pivot", "telco-cloud-init-management"} <= {u["metadata"]["name"] for u in units}
     assert cluster.failed_pulls(NAME) == []
     assert readiness_periods(kubeconfig) == {
-        "capi-controller-manager": 2, "capi-kubeadm-bootstrap-controller-manager": 2,
-        "capi-kubeadm-control-plane-controller-manager": 2, "capd-controller-manager": 2, "cert-manager-webhook": 1}
+        "capi-controller-manager": 1, "capi-kubeadm-bootstrap-controller-manager": 1,
+        "capi-kubeadm-control-plane-controller-manager": 1, "capd-controller-manager": 1, "cert-manager-webhook": 1}
     assert_images_lists_what_was_pulled(tmp_path)
 
 

@@ -31,8 +31,8 @@ NAMESPACE = "flux-system"
 TUNING = {"kustomize-controller": ["--concurrent=20", "--requeue-dependency=1s"],
           "helm-controller": ["--concurrent=10", "--requeue-dependency=1s"]}
 # A controller's first readiness probe comes before it serves (source-controller's artifact server starts once
-# it leads), and Flux probes every 10 s: probed every 2 s, it is seen Ready about 8 s sooner.
-READINESS_PERIOD = 2
+# it leads), and Flux probes every 10 s: probed every second, it is seen Ready about 9 s sooner.
+READINESS_PERIOD = 1
 
 
 def manifests(flux: dict[str, Any]) -> list[dict[str, Any]]:
