@@ -124,11 +124,14 @@ def test_the_values_copy_keeps_the_unit_and_never_says_pivoted(cli: Callable[...
 
 
 def test_the_management_release_reads_the_pivot_mark() -> None:
-    """The ConfigMap the Job writes (cluster_init.pivot.job.mark_pivoted) is the release's last values layer."""
+    """The ConfigMap the Job writes (cluster_init.pivot.job.mark_pivoted) is the release's last values layer. The
+    first install does not wait for the units (or the upgrade the mark starts would wait for it); upgrades do."""
     release = next(o for o in built("telco-cloud-init/management-before-pivot", {"CLUSTER_INIT_NAMESPACE": "ci"})
                    if o["kind"] == "HelmRelease")
     assert release["spec"]["valuesFrom"][-1] == {"kind": "ConfigMap", "name": "cluster-init-pivoted",
                                                  "valuesKey": "values", "optional": True}
+    assert release["spec"]["install"]["disableWait"] is True
+    assert not release["spec"]["upgrade"].get("disableWait")
 
 
 @pytest.mark.parametrize("pair", ["capd-kubeadm", "capd-rke2", "capo-kubeadm", "capo-rke2"])
