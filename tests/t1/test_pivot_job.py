@@ -263,3 +263,34 @@ def test_the_job_waits_for_the_targets_providers_before_it_changes_anything(pair
         assert read(pair, "target", "ConfigMap", ns, MARK) is not None
     finally:
         run(scale_and_cleanup(None))
+
+
+def test_the_job_suspends_what_reaches_the_target_through_the_secret_it_moves(pair: Pair) -> None:
+    """The Kustomizations that use the target's kubeconfig Secret (the bundle's remote units) could only fail once
+    the move has taken it: the Job suspends them before the copy, and no other."""
+    ns = f"ps-{uuid.uuid4().hex[:8]}"
+    generate(pair, objects_with_real_kubeconfig(pair, ns))
+
+    def kustomization(name: str, secret: str | None) -> JSON:
+        spec: JSON = {"interval": "30m", "prune": True, "sourceRef": {"kind": "OCIRepository", "name": "src"}}
+        if secret:
+            spec["kubeConfig"] = {"secretRef": {"name": secret, "key": "value"}}
+        return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+    async def create() -> None:
+        src, dst = pair.clients()
+        async with src, dst:
+            for name, secret in (("remote", "wl-a-kubeconfig"), ("elsewhere", "wl-b-kubeconfig"), ("local", None)):
+                await src.create(job.KUSTOMIZATION, kustomization(name, secret), ns)
+
+    async def suspended() -> set[str]:
+        src, dst = pair.clients()
+        async with src, dst:
+            return {k["metadata"]["name"] for k in await src.list(job.KUSTOMIZATION, ns) if k["spec"].get("suspend")}
+
+    run(create())
+    code, _, err = cli(*job_args(pair, ns))
+    assert code == 0, err
+    assert run(suspended()) == {"remote"}
+    assert f"pivot: suspended Kustomizations remote (they reach the target through Secret {ns}/wl-a-kubeconfig" in err

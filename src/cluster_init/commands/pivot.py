@@ -51,7 +51,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to-context", metavar="NAME", help="context of the target kubeconfig (default: current)")
     p.add_argument("--to-kubeconfig-secret", type=common.name, metavar="NAME",
                    help="read the target's kubeconfig from this Secret (key `value`, as Cluster API writes it) in "
-                        "--namespace of the source; once moved, from the --backup-secret backup")
+                        "--namespace of the source; once moved, from the --backup-secret backup. The Flux "
+                        "Kustomizations there that use this Secret are suspended before the copy")
     p.add_argument("--backup-secret", type=common.name, metavar="NAME",
                    help="before copying anything, store the objects to move as a Secret in --namespace of the source "
                         "(key backup.tar.gz: the --to-directory files; at most 1 MiB compressed, else the move is "
@@ -268,8 +269,9 @@ def _both(progress: Observer, phases: JobPhases | None) -> Observer:
 
 
 def _before_copy(args: argparse.Namespace, source: Client, phases: JobPhases | None) -> BeforeCopy | None:
-    """The backup and the suspension of the source's Flux Kustomization, once everything is paused and checked."""
-    if not args.backup_secret and not args.suspend_kustomization:
+    """The backup and the suspension of the source's Flux Kustomizations (the one named, those that use the
+    target's kubeconfig Secret), once everything is paused and checked."""
+    if not args.backup_secret and not args.suspend_kustomization and not args.to_kubeconfig_secret:
         return None
     from cluster_init.pivot import job
 
@@ -282,6 +284,11 @@ def _before_copy(args: argparse.Namespace, source: Client, phases: JobPhases | N
         if args.suspend_kustomization and await job.suspend_kustomization(source, args.namespace,
                                                                           args.suspend_kustomization):
             print(f"pivot: suspended Kustomization {args.namespace}/{args.suspend_kustomization}", file=sys.stderr)
+        if args.to_kubeconfig_secret:
+            names = await job.suspend_kustomizations_through(source, args.namespace, args.to_kubeconfig_secret)
+            if names:
+                print(f"pivot: suspended Kustomizations {', '.join(names)} (they reach the target through Secret "
+                      f"{args.namespace}/{args.to_kubeconfig_secret}, which moves)", file=sys.stderr)
 
     return before
 

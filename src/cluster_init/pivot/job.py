@@ -8,7 +8,8 @@
   gzipped tar (`backup.tar.gz`): extract it and restore it with `--from-directory`. A run that resumes a
   started move keeps the backup of the run that started it (the source is partly deleted by then).
 - The source's Flux Kustomization of the cluster definitions is suspended before the copy, so the bootstrap
-  cluster's Flux does not create again what moved away.
+  cluster's Flux does not create again what moved away; so are the Kustomizations that reach the target
+  through its kubeconfig Secret, which the move takes away (their next reconciliation could only fail).
 - After a successful move, a ConfigMap in the target that the management cluster's release of the chart
   reads as values (`pivoted: true`): its cluster definitions unit then takes the moved objects over.
 """
@@ -171,6 +172,23 @@ async def suspend_kustomization(client: Client, namespace: str, name: str) -> bo
             return False
         raise
     return True
+
+
+async def suspend_kustomizations_through(client: Client, namespace: str, secret: str) -> list[str]:
+    """Suspend the Flux Kustomizations of `namespace` that reach another cluster through the kubeconfig Secret
+    `secret`: the move takes it away, and each of their later reconciliations would fail. The names suspended
+    now (none when Flux is not installed)."""
+    try:
+        found = await client.list(KUSTOMIZATION, namespace)
+    except ApiError as e:
+        if e.not_found:
+            return []
+        raise
+    names = [str(k["metadata"]["name"]) for k in found if not (k.get("spec") or {}).get("suspend")
+             and (((k.get("spec") or {}).get("kubeConfig") or {}).get("secretRef") or {}).get("name") == secret]
+    for name in names:
+        await suspend_kustomization(client, namespace, name)
+    return names
 
 
 async def mark_pivoted(client: Client, namespace: str, name: str) -> None:
