@@ -90,7 +90,12 @@ def test_providers_start_once_the_core_crds_are_applied(cli: Callable[..., Resul
     for name in ("capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker"):
         assert units[name]["spec"]["dependsOn"] == [{"name": "capi-core-components", "readyExpr": applied}]
         assert units[name]["metadata"]["annotations"]["cluster-init/after-applied"] == "capi-core"
-    assert {"name": "capi-core"} in units["management-cluster"]["spec"]["dependsOn"]
+    # The cluster definitions: once every provider's manifests (webhook configurations included) are applied,
+    # retried every 2 s until the webhooks answer.
+    assert units["management-cluster"]["spec"]["dependsOn"] == [
+        {"name": f"{name}-components", "readyExpr": applied}
+        for name in ("capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-core", "capi-infra-docker")]
+    assert units["management-cluster"]["spec"]["retryInterval"] == "2s"
     child = next(o for o in built("capi-core", {}) if o["kind"] == "Kustomization")
     assert child["metadata"]["name"] == "capi-core-components"
     assert child["spec"]["retryInterval"] == "2s"
