@@ -70,19 +70,22 @@ def run(env: Environment, options: Options) -> int:
 
 def _install(config: KubeConfig, env: Environment, values: dict[str, Any], options: Options,
              source: dict[str, Any]) -> None:
-    """Flux, then the release; once the pivot Job exists the release stays as it is."""
-    with step("Flux installed"):
-        from cluster_init.bootstrap import fluxinstall
+    """Flux, then the release (applied while Flux's controllers start: they take it up from their first
+    second), then Flux running; once the pivot Job exists the release stays as it is."""
+    from cluster_init.bootstrap import fluxinstall
 
+    with step("Flux installed"):
         objects = fluxinstall.manifests(_upstream(values, "flux"))
         on(config, lambda c: fluxinstall.install(c, objects))
     if on(config, lambda c: _pivot_begun(c, options.namespace)):
         print("release left as it is: the pivot has begun (a new revision now could undo what it did)",
               file=sys.stderr)
-        return
-    with step(f"release applied ({source['kind']} {source['url']} {source['ref']})"):
-        release = render.cli_objects(env, options.namespace, source)
-        on(config, lambda c: _apply_all(c, release))
+    else:
+        with step(f"release applied ({source['kind']} {source['url']} {source['ref']})"):
+            release = render.cli_objects(env, options.namespace, source)
+            on(config, lambda c: _apply_all(c, release))
+    with step("Flux's controllers running"):
+        on(config, lambda c: fluxinstall.running(c, objects))
 
 
 def _hand_over(config: KubeConfig, options: Options, name: str) -> None:

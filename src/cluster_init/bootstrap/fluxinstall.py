@@ -1,5 +1,5 @@
 """Flux on the bootstrap cluster: the pinned install manifests (`upstreams.flux`, an OCI artifact), applied
-server-side, CRDs first; done when every Flux Deployment is available.
+server-side, CRDs first; running when every Flux Deployment is available.
 
 The same artifact is what the management-cluster-flux unit applies to the management cluster, so both clusters
 run the same Flux. Images move to `upstreams.flux.image_registry` when the values point it at a mirror.
@@ -91,16 +91,20 @@ def _relocated(obj: dict[str, Any], mirror: str) -> dict[str, Any]:
 
 
 async def install(client: Client, objects: list[dict[str, Any]], timeout: float = 300) -> None:
-    """Apply (idempotent: server-side apply) and wait until the CRDs are established and the controllers run."""
+    """Apply (idempotent: server-side apply), CRDs first and established, so that Flux's objects can be applied
+    next, while the controllers start (`running` checks them)."""
     crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
     for obj in [o for o in objects if o["kind"] == "Namespace"] + crds:
         await apply(client, obj, strict=False)
-    deadline = time.monotonic() + timeout
-    await _wait(client, crds, deadline)
+    await _wait(client, crds, time.monotonic() + timeout)
     for obj in objects:
         if obj["kind"] not in ("Namespace", "CustomResourceDefinition"):
             await apply(client, obj, strict=False)
-    await _wait(client, [o for o in objects if o["kind"] == "Deployment"], deadline)
+
+
+async def running(client: Client, objects: list[dict[str, Any]], timeout: float = 300) -> None:
+    """Wait until every Flux controller's Deployment is available."""
+    await _wait(client, [o for o in objects if o["kind"] == "Deployment"], time.monotonic() + timeout)
 
 
 async def _wait(client: Client, objects: list[dict[str, Any]], deadline: float) -> None:
