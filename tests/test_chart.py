@@ -108,9 +108,9 @@ def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) ->
     assert units["management-cluster"]["target"] == "bootstrap"
     remote = {name for name, u in units.items() if u["target"] == "management"}
     assert remote == {"cni", "management-cluster-configs", "management-cluster-flux", "telco-cloud-init-management"}
-    # The move takes the kubeconfig Secret they all use: each is Ready first, but the release, applied, whose
-    # health check goes on through the connection it has, while the Job waits for the providers it installs
-    # (--wait-for-providers, tests/test_pivot_job.py).
+    # The pivot starts once the release there is applied; its Job waits for the providers it installs
+    # (--wait-for-providers) and suspends these units before the move takes the kubeconfig Secret they all use
+    # (tests/test_pivot_job.py, tests/t1/test_pivot_job.py).
     assert set(units["pivot"]["depends_on"]) == remote - {"telco-cloud-init-management"}
     assert units["pivot"]["after_applied"] == ["telco-cloud-init-management"]
     assert units["management-cluster"]["path"] == "./kustomize-components/management-cluster/capd-kubeadm"
