@@ -87,9 +87,13 @@ def test_providers_start_once_the_core_crds_are_applied(cli: Callable[..., Resul
              if o and o.get("kind") == "Kustomization" and "cluster-init/unit" in o["metadata"].get("labels", {})}
     applied = "has(dep.status) && has(dep.status.inventory)"
     assert units["capi-core"]["spec"]["dependsOn"] == [{"name": "cert-manager", "readyExpr": applied}]
-    for name in ("capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-infra-docker"):
+    for name in ("capi-bootstrap-kubeadm", "capi-infra-docker"):
         assert units[name]["spec"]["dependsOn"] == [{"name": "capi-core-components", "readyExpr": applied}]
         assert units[name]["metadata"]["annotations"]["cluster-init/after-applied"] == "capi-core"
+    # The control plane's manager exits at start without the bootstrap provider's CRDs (clusterctl's order).
+    assert units["capi-controlplane-kubeadm"]["spec"]["dependsOn"] == [
+        {"name": "capi-bootstrap-kubeadm-components", "readyExpr": applied},
+        {"name": "capi-core-components", "readyExpr": applied}]
     # The cluster definitions: once every provider's manifests (webhook configurations included) are applied,
     # retried every 2 s until the webhooks answer.
     assert units["management-cluster"]["spec"]["dependsOn"] == [

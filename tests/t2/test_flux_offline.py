@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from cluster_init import environment, images, publish, render
+from cluster_init.bootstrap import fluxinstall
 from testenv.stack import charts, cluster, controllers, host, registry, sources
 from testenv.stack import environment as stack_environment
 from testenv.stack.versions import upstream
@@ -33,7 +34,10 @@ def kubeconfig() -> Iterator[Path]:
     cluster.down(NAME)
     try:
         config = cluster.up(NAME)
-        cluster.apply(config, sources.flux_install().decode())
+        # Tuned as `cluster-init bootstrap` installs it: with Flux's default 4 workers, units waiting on their
+        # children hold them all and starve the children.
+        install = [fluxinstall.tuned(o) for o in yaml.safe_load_all(sources.flux_install().decode()) if o]
+        cluster.apply(config, yaml.safe_dump_all(install))
         yield config
     finally:
         cluster.down(NAME)

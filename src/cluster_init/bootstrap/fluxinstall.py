@@ -47,7 +47,7 @@ def manifests(flux: dict[str, Any]) -> list[dict[str, Any]]:
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
             raise RuntimeFailure(f"fetching Flux's install manifests {reference} failed: {last}")
-        objects = [_tuned(o) for o in _objects(archive.read_bytes())]
+        objects = [tuned(o) for o in _objects(archive.read_bytes())]
     mirror = str(flux.get("image_registry") or UPSTREAM_REGISTRY)
     return [_relocated(o, mirror) for o in objects] if mirror != UPSTREAM_REGISTRY else objects
 
@@ -69,7 +69,8 @@ def _objects(archive: bytes) -> list[dict[str, Any]]:
         return found
 
 
-def _tuned(obj: dict[str, Any]) -> dict[str, Any]:
+def tuned(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` with TUNING and READINESS_PERIOD when it is one of Flux's Deployments."""
     if obj.get("kind") != "Deployment":
         return obj
     container = obj["spec"]["template"]["spec"]["containers"][0]
