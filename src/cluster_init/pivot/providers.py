@@ -31,19 +31,13 @@ async def _providers(client: Client, *, available_only: bool) -> set[str]:
             if not available_only or readiness(d).ready}
 
 
-async def missing(source: Client, target: Client) -> list[str]:
-    """The providers that run in the source and not yet (Available) in the target."""
-    needed, running = await asyncio.gather(_providers(source, available_only=False),
-                                           _providers(target, available_only=True))
-    return sorted(needed - running)
-
-
 async def wait(source: Client, target: Client, timeout: float, say: Callable[[str], None],
                interval: float = 1.0) -> None:
-    """Poll until the target runs every provider the source runs; NotReady at the deadline."""
+    """Poll the target until it runs every provider the source runs (read once); NotReady at the deadline."""
     deadline = time.monotonic() + timeout
+    needed = await _providers(source, available_only=False)
     said = ""
-    while lacking := await missing(source, target):
+    while lacking := sorted(needed - await _providers(target, available_only=True)):
         message = f"waiting for the target's providers: {', '.join(lacking)}"
         if message != said:
             say(message)
