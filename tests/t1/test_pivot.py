@@ -554,6 +554,38 @@ def test_waits_for_a_block_move_annotation_to_go(pair: Pair) -> None:
     assert_moved(pair, ns, before)
 
 
+def test_a_controller_putting_its_finalizer_back_does_not_hold_the_source(pair: Pair) -> None:
+    """Cluster API's controllers add their finalizer whenever it is missing and the object is not being deleted,
+    paused or not. Here one does so right after each of the move's writes to an object (the worst interleaving,
+    every time): the move still deletes every source object, because it strips finalizers only once the deletion
+    has begun, when the API server refuses new ones."""
+    ns = fresh_namespace()
+    generate(pair, one_cluster(ns))
+    before, _ = snapshots(pair, ns)
+
+    async def go() -> Report:
+        src, dst = pair.clients(retry_deadline=60.0)
+        patch = src.patch
+
+        async def patch_then_controller(res: Resource, name: str, namespace: str | None, body: Any,
+                                        **kwargs: Any) -> Any:
+            written = await patch(res, name, namespace, body, **kwargs)
+            meta = written.get("metadata") or {} if isinstance(written, dict) else {}
+            finalizer = f"{res.kind.lower()}.{res.api_version.split('/')[0]}"
+            if res.kind in ("DockerMachine", "Machine") and not meta.get("deletionTimestamp") \
+                    and finalizer not in (meta.get("finalizers") or []):
+                await patch(res, name, namespace, {"metadata": {"finalizers": [finalizer]}})
+            return written
+
+        src.patch = patch_then_controller  # type: ignore[method-assign,assignment]
+        async with src, dst:
+            return await Engine(src, dst, Options(namespace=ns, poll_interval=0.2)).move()
+
+    report = run(go())
+    assert report.deleted == len(before)
+    assert_moved(pair, ns, before)
+
+
 def test_refuses_an_object_being_deleted(pair: Pair) -> None:
     ns = fresh_namespace()
     generate(pair, one_cluster(ns))

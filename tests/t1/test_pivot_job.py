@@ -23,6 +23,7 @@ import yaml
 
 from cluster_init import unitstate
 from cluster_init.kube import ApiError, Client
+from cluster_init.kube.discovery import Resource
 from cluster_init.pivot import Engine, Options, Refused, job
 from cluster_init.pivot.discovery import DEPLOYMENT
 from cluster_init.pivot.graph import NAMESPACE
@@ -154,6 +155,12 @@ def test_backup_first_resume_from_the_backup_mark_last_then_restore(pair: Pair, 
     assert not check_moved(before, source_after, target_after)
     kept = read(pair, "source", "Secret", ns, BACKUP)
     assert kept is not None and kept["data"] == backup_secret["data"]  # the first run's backup, complete
+    # Once more, with nothing left in the source (as a Job retried after its pod died past the move would run):
+    # the backup stays the complete one, not one of nothing (the kubeconfig's only copy left here is in it).
+    code, _, err = cli(*job_args(pair, ns))
+    assert code == 0, err
+    assert "kept the backup" in err
+    assert read(pair, "source", "Secret", ns, BACKUP)["data"] == backup_secret["data"]  # type: ignore[index]
 
     # Restore, as the README says: the archive's files are a --to-directory backup.
     directory = tmp_path / "backup"
@@ -266,31 +273,40 @@ def test_the_job_waits_for_the_targets_providers_before_it_changes_anything(pair
 
 
 def test_the_job_suspends_what_reaches_the_target_through_the_secret_it_moves(pair: Pair) -> None:
-    """The Kustomizations that use the target's kubeconfig Secret (the bundle's remote units) could only fail once
-    the move has taken it: the Job suspends them before the copy, and no other."""
+    """The Kustomizations and HelmReleases that use the target's kubeconfig Secret (the bundle's remote units, and
+    the providers it installs there from the bootstrap cluster) could only fail once the move has taken it: the
+    Job suspends them before the copy, and no other."""
     ns = f"ps-{uuid.uuid4().hex[:8]}"
     generate(pair, objects_with_real_kubeconfig(pair, ns))
 
-    def kustomization(name: str, secret: str | None) -> JSON:
-        spec: JSON = {"interval": "30m", "prune": True, "sourceRef": {"kind": "OCIRepository", "name": "src"}}
+    def flux_object(res: Resource, name: str, secret: str | None) -> JSON:
+        spec: JSON = {"interval": "30m"}
+        if res is job.KUSTOMIZATION:
+            spec.update(prune=True, sourceRef={"kind": "OCIRepository", "name": "src"})
+        else:
+            spec["chart"] = {"spec": {"chart": "c", "sourceRef": {"kind": "HelmRepository", "name": "src"}}}
         if secret:
             spec["kubeConfig"] = {"secretRef": {"name": secret, "key": "value"}}
-        return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-                "metadata": {"name": name, "namespace": ns}, "spec": spec}
+        return {"apiVersion": res.api_version, "kind": res.kind, "metadata": {"name": name, "namespace": ns},
+                "spec": spec}
 
     async def create() -> None:
         src, dst = pair.clients()
         async with src, dst:
-            for name, secret in (("remote", "wl-a-kubeconfig"), ("elsewhere", "wl-b-kubeconfig"), ("local", None)):
-                await src.create(job.KUSTOMIZATION, kustomization(name, secret), ns)
+            for res in (job.KUSTOMIZATION, job.HELMRELEASE):
+                for name, secret in (("remote", "wl-a-kubeconfig"), ("elsewhere", "wl-b-kubeconfig"),
+                                     ("local", None)):
+                    await src.create(res, flux_object(res, name, secret), ns)
 
     async def suspended() -> set[str]:
         src, dst = pair.clients()
         async with src, dst:
-            return {k["metadata"]["name"] for k in await src.list(job.KUSTOMIZATION, ns) if k["spec"].get("suspend")}
+            return {f"{res.kind}/{o['metadata']['name']}" for res in (job.KUSTOMIZATION, job.HELMRELEASE)
+                    for o in await src.list(res, ns) if o["spec"].get("suspend")}
 
     run(create())
     code, _, err = cli(*job_args(pair, ns))
     assert code == 0, err
-    assert run(suspended()) == {"remote"}
-    assert f"pivot: suspended Kustomizations remote (they reach the target through Secret {ns}/wl-a-kubeconfig" in err
+    assert run(suspended()) == {"Kustomization/remote", "HelmRelease/remote"}
+    assert (f"pivot: suspended Kustomization/remote, HelmRelease/remote (they reach the target through Secret "
+            f"{ns}/wl-a-kubeconfig") in err

@@ -285,9 +285,9 @@ def _before_copy(args: argparse.Namespace, source: Client, phases: JobPhases | N
                                                                           args.suspend_kustomization):
             print(f"pivot: suspended Kustomization {args.namespace}/{args.suspend_kustomization}", file=sys.stderr)
         if args.to_kubeconfig_secret:
-            names = await job.suspend_kustomizations_through(source, args.namespace, args.to_kubeconfig_secret)
+            names = await job.suspend_flux_objects_through(source, args.namespace, args.to_kubeconfig_secret)
             if names:
-                print(f"pivot: suspended Kustomizations {', '.join(names)} (they reach the target through Secret "
+                print(f"pivot: suspended {', '.join(names)} (they reach the target through Secret "
                       f"{args.namespace}/{args.to_kubeconfig_secret}, which moves)", file=sys.stderr)
 
     return before

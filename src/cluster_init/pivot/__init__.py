@@ -19,9 +19,9 @@ Phases of a move (each reported to an observer as `Step`s, which is also where t
    through the status subresource too, for tools that read statuses before the controllers have run);
 5. verify: every copy is compared with its source object; a difference is repaired (the source is the
    authority while it exists) and one that stays fails the move before anything is deleted;
-6. delete: each source object after everything it owns, with a UID precondition; objects with finalizers first
-   get `delete-for-move` and lose their finalizers in one patch (global objects and shared ClusterClasses stay
-   in the source);
+6. delete: each source object after everything it owns, with a UID precondition; objects with finalizers get
+   `delete-for-move` first and lose their finalizers once their deletion has begun, when no controller can put
+   one back (global objects and shared ClusterClasses stay in the source);
 7. unpause: the copies in the target (and what stays paused in the source);
 8. check: nothing left in the source, every copy present with owner references that resolve, nothing paused.
 

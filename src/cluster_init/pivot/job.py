@@ -38,6 +38,7 @@ from cluster_init.unitstate import PIVOT_PHASE
 SECRET = Resource("v1", "Secret", "secrets", True, False)
 CONFIGMAP = Resource("v1", "ConfigMap", "configmaps", True, False)
 KUSTOMIZATION = Resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations", True, True)
+HELMRELEASE = Resource("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", True, True)
 JOB = Resource("batch/v1", "Job", "jobs", True, True)
 ARCHIVE_KEY = "backup.tar.gz"
 JOB_BACKUP_SECRET = "cluster-init-pivot-backup"  # the pivot unit's Job writes its backup there
@@ -111,10 +112,12 @@ async def backup_blob(client: Client, namespace: str, name: str) -> bytes | None
 
 
 async def store_backup(client: Client, plan: Plan, state: Mapping[str, str], namespace: str, name: str) -> str:
-    """Write the backup Secret (before the move copies anything); what was done, for the progress line.
-    Refused, before anything changed, when the archive is more than a Secret holds."""
+    """Write the backup Secret (before the move copies anything), unless a resumed move finds the one it wrote at
+    its start; what was done, for the progress line. Refused, before anything changed, when the archive is more
+    than a Secret holds."""
     existing = await _get(client, SECRET, name, namespace)
-    if existing is not None and any(s == "copied" for s in state.values()):
+    if existing is not None and (not plan.nodes or any(s == "copied" for s in state.values())):
+        # A resumed move: what it has copied (or, once the source is empty, everything) is in the first backup.
         return f"kept the backup in Secret {namespace}/{name} (written when this move started)"
     blob, count = archive(plan)
     if len(blob) > SECRET_LIMIT:
@@ -174,20 +177,26 @@ async def suspend_kustomization(client: Client, namespace: str, name: str) -> bo
     return True
 
 
-async def suspend_kustomizations_through(client: Client, namespace: str, secret: str) -> list[str]:
-    """Suspend the Flux Kustomizations of `namespace` that reach another cluster through the kubeconfig Secret
-    `secret`: the move takes it away, and each of their later reconciliations would fail. The names suspended
-    now (none when Flux is not installed)."""
-    try:
-        found = await client.list(KUSTOMIZATION, namespace)
-    except ApiError as e:
-        if e.not_found:
-            return []
-        raise
-    names = [str(k["metadata"]["name"]) for k in found if not (k.get("spec") or {}).get("suspend")
-             and (((k.get("spec") or {}).get("kubeConfig") or {}).get("secretRef") or {}).get("name") == secret]
-    for name in names:
-        await suspend_kustomization(client, namespace, name)
+async def suspend_flux_objects_through(client: Client, namespace: str, secret: str) -> list[str]:
+    """Suspend the Flux Kustomizations and HelmReleases of `namespace` that reach another cluster through the
+    kubeconfig Secret `secret`: the move takes it away, and each of their later reconciliations would fail (a
+    suspended HelmRelease is not uninstalled either, should it be deleted). Their `Kind/name`s suspended now
+    (none when Flux is not installed)."""
+    names = []
+    for res in (KUSTOMIZATION, HELMRELEASE):
+        try:
+            found = await client.list(res, namespace)
+        except ApiError as e:
+            if e.not_found:
+                continue
+            raise
+        for obj in found:
+            spec = obj.get("spec") or {}
+            if not spec.get("suspend") and ((spec.get("kubeConfig") or {}).get("secretRef") or {}).get(
+                    "name") == secret:
+                await client.patch(res, obj["metadata"]["name"], namespace, {"spec": {"suspend": True}},
+                                   field_manager=FIELD_MANAGER)
+                names.append(f"{res.kind}/{obj['metadata']['name']}")
     return names
 
 

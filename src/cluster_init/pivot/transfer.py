@@ -91,19 +91,30 @@ def managed_fields(obj: Mapping[str, Any]) -> list[tuple[Any, ...]]:
 
 
 async def delete_source(source: Client, res: Resource, node: Node) -> None:
-    """Delete the source object (that incarnation only: a UID precondition); gone already is fine. An object with
-    finalizers first gets `delete-for-move` and loses its finalizers in one patch: whoever holds a finalizer (and
-    its webhooks) is told the deletion is a move, and nothing waits for them. An object without finalizers has
-    no such party and is deleted at once (one write instead of two)."""
-    if node.finalizers:
-        patch: JSON = {"metadata": {"annotations": {DELETE_FOR_MOVE: ""}, "finalizers": None}}
+    """Delete the source object (that incarnation only: UID preconditions); gone already is fine. An object with
+    finalizers is first marked `delete-for-move` (whoever holds a finalizer, and its webhooks, are told the
+    deletion is a move), then deleted, then stripped of its finalizers, so that nothing waits for their holders.
+    In that order, not stripped first: once its deletion has begun nobody can add a finalizer back (the API server
+    refuses), whereas a controller that puts its finalizer back whenever it is missing (Cluster API's do, paused
+    or not) would hold a stripped object whose deletion came after, in the source for good. An object without
+    finalizers has no such party and is deleted at once (one write instead of three)."""
+    if node.finalizers and DELETE_FOR_MOVE not in node.annotations:
         try:
-            await source.patch(res, node.name, node.namespace or None, patch, field_manager=FIELD_MANAGER)
+            await source.patch(res, node.name, node.namespace or None,
+                               {"metadata": {"uid": node.uid, "annotations": {DELETE_FOR_MOVE: ""}}},
+                               field_manager=FIELD_MANAGER)
         except ApiError as e:
             if e.not_found:
                 return
             raise
     await source.delete(res, node.name, node.namespace or None, uid=node.uid)
+    if node.finalizers:
+        try:
+            await source.patch(res, node.name, node.namespace or None,
+                               {"metadata": {"uid": node.uid, "finalizers": None}}, field_manager=FIELD_MANAGER)
+        except ApiError as e:
+            if not (e.not_found or e.status == 409):  # gone, or a newer incarnation that is not ours to strip
+                raise
 
 
 # -- pause ----------------------------------------------------------------------------------------------
