@@ -570,7 +570,7 @@ def test_a_controller_putting_its_finalizer_back_does_not_hold_the_source(pair: 
         async def patch_then_controller(res: Resource, name: str, namespace: str | None, body: Any,
                                         **kwargs: Any) -> Any:
             written = await patch(res, name, namespace, body, **kwargs)
-            meta = written.get("metadata") or {} if isinstance(written, dict) else {}
+            meta = written.get("metadata") or {}
             finalizer = f"{res.kind.lower()}.{res.api_version.split('/')[0]}"
             if res.kind in ("DockerMachine", "Machine") and not meta.get("deletionTimestamp") \
                     and finalizer not in (meta.get("finalizers") or []):

@@ -273,9 +273,9 @@ def test_the_job_waits_for_the_targets_providers_before_it_changes_anything(pair
 
 
 def test_the_job_suspends_what_reaches_the_target_through_the_secret_it_moves(pair: Pair) -> None:
-    """The Kustomizations and HelmReleases that use the target's kubeconfig Secret (the bundle's remote units, and
-    the providers it installs there from the bootstrap cluster) could only fail once the move has taken it: the
-    Job suspends them before the copy, and no other."""
+    """The Kustomizations and HelmReleases that use the target's kubeconfig Secret (the bundle's remote units, or a
+    user's own release into the management cluster) could only fail once the move has taken it: the Job suspends
+    them before the copy, and no other."""
     ns = f"ps-{uuid.uuid4().hex[:8]}"
     generate(pair, objects_with_real_kubeconfig(pair, ns))
 
