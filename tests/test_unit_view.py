@@ -157,10 +157,11 @@ def test_the_pivot_phase_shows_under_the_pivot_unit() -> None:
     assert rows[1].message == "phase create (6/10); 1 failed attempts"
 
 
-def pivot_job(complete: bool) -> dict[str, Any]:
+def pivot_job(complete: bool, phase: str = "") -> dict[str, Any]:
     conditions = [{"type": "Complete", "status": "True"}] if complete else []
+    annotations = {unitstate.PIVOT_PHASE: phase} if phase else {}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": follow.PIVOT_JOB, "namespace": "cluster-init",
-                                                                   "creationTimestamp": T0},
+                                                                   "creationTimestamp": T0, "annotations": annotations},
             "status": {"conditions": conditions}}
 
 
@@ -175,3 +176,14 @@ def test_bootstrap_goes_on_once_the_pivot_job_succeeded() -> None:
     assert follow.all_settled(snapshot(*waiting, pivot_job(complete=True))) is None  # watch: every unit, as before
     stalled = unit("cni", ready="False", reason="BuildFailed", stalled=True)
     assert follow.moved(snapshot(*waiting, stalled, pivot_job(complete=True))) == follow.FAILED_EXIT
+
+
+def test_bootstrap_goes_on_once_the_pivot_job_says_it_is_done() -> None:
+    """The Job's process writes its last phase, `done`, after the move and the mark: bootstrap goes on from there,
+    not 3 s later when the Job controller has counted the torn-down pod. Any phase before it is not enough."""
+    waiting = (release(), unit("pivot", ready="False", reason="Progressing"))
+    assert follow.moved(snapshot(*waiting, pivot_job(complete=False, phase="mark pivoted"))) is None
+    assert follow.moved(snapshot(*waiting, pivot_job(complete=False, phase=unitstate.PIVOT_DONE))) == follow.READY
+    rows = unitstate.rows(snapshot(*waiting, pivot_job(complete=False, phase=unitstate.PIVOT_DONE)),
+                          dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert next(r for r in rows if r.kind == "Job").state == unitstate.READY

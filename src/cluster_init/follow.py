@@ -153,12 +153,8 @@ def moved(snap: Snapshot) -> int | None:
     settled = all_settled(snap)
     if settled is not None:
         return settled
-    done = any(o["metadata"]["name"] == PIVOT_JOB and job_succeeded(o) for o in snap.of_kind("Job"))
+    done = any(o["metadata"]["name"] == PIVOT_JOB and unitstate.pivot_done(o) for o in snap.of_kind("Job"))
     return READY if done and not any(readiness(u).state == FAILED for u in snap.of_kind("Kustomization")) else None
-
-
-def job_succeeded(job: Mapping[str, Any]) -> bool:
-    return (condition(job, "Complete") or {}).get("status") == "True"
 
 
 def _suspended(unit: Mapping[str, Any]) -> bool:

@@ -17,6 +17,7 @@ READY, FAILED_, WAITING, RUNNING, SUSPENDED, PENDING = "Ready", "Failed", "Waiti
     "Pending"
 UNIT_LABEL = "cluster-init/unit"
 PIVOT_PHASE = "cluster-init.dev/pivot-phase"  # the annotation where the pivot Job writes the move's phase
+PIVOT_DONE = "done"  # its last phase, written once the move and the mark are done
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,18 @@ def cluster_api_rows(snap: Snapshot) -> list[Row]:
     return out
 
 
+def pivot_done(job: Mapping[str, Any]) -> bool:
+    """The pivot Job's process has written its last phase, `done` (after the move and the mark), or the Job has
+    succeeded: the first comes about 3 s sooner (the kubelet tears the pod down, then the Job controller counts
+    it)."""
+    phase = ((job.get("metadata") or {}).get("annotations") or {}).get(PIVOT_PHASE)
+    return phase == PIVOT_DONE or bool((job.get("status") or {}).get("succeeded")) or (
+        condition(job, "Complete") or {}).get("status") == "True"
+
+
 def _job(job: Mapping[str, Any]) -> tuple[str, str]:
     status = job.get("status") or {}
-    if status.get("succeeded"):
+    if pivot_done(job):
         return READY, ""
     failed = condition(job, "Failed") or {}
     if failed.get("status") == "True":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cluster_init import follow, render
+from cluster_init import follow, render, unitstate
 from cluster_init.environment import Environment
 from cluster_init.errors import RuntimeFailure
 from cluster_init.kube import ApiError, KubeConfig
@@ -118,7 +118,7 @@ async def _pivoted(client: Client, namespace: str) -> bool:
         if e.status == 404:
             return False
         raise
-    return follow.job_succeeded(job)
+    return unitstate.pivot_done(job)
 
 
 def _check_self_managed(bootstrap: KubeConfig, management: KubeConfig, namespace: str, name: str,

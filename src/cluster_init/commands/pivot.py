@@ -216,6 +216,7 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
     async with Client(from_cfg, max_in_flight=args.max_in_flight, retry=retry) as source, \
             Client(to_cfg, max_in_flight=args.max_in_flight, retry=retry) as target, _locked(from_cfg, options, retry):
         from cluster_init.pivot import job
+        from cluster_init.unitstate import PIVOT_DONE
 
         phases = job.JobPhases(source, args.namespace, args.report_job) if args.report_job else None
         if args.wait_for_providers and not options.dry_run:
@@ -227,7 +228,7 @@ async def _run(mode: str, args: argparse.Namespace) -> Report:
             await job.mark_pivoted(target, args.namespace, args.mark_pivoted)
             print(f"pivot: marked the target pivoted (ConfigMap {args.namespace}/{args.mark_pivoted})", file=sys.stderr)
         if phases:
-            phases.say("done")
+            phases.say(PIVOT_DONE)
             await phases.flush()
         return result
 
