@@ -282,8 +282,8 @@ def _before_copy(args: argparse.Namespace, source: Client, phases: JobPhases | N
                 phases.say("backup")
             said = await job.store_backup(source, plan, state, args.namespace, args.backup_secret)
             print(f"pivot: {said}", file=sys.stderr)
-        if args.suspend_kustomization and await job.suspend_kustomization(source, args.namespace,
-                                                                          args.suspend_kustomization):
+        if args.suspend_kustomization and await job.suspend(source, job.KUSTOMIZATION, args.namespace,
+                                                            args.suspend_kustomization):
             print(f"pivot: suspended Kustomization {args.namespace}/{args.suspend_kustomization}", file=sys.stderr)
         if args.to_kubeconfig_secret:
             names = await job.suspend_flux_objects_through(source, args.namespace, args.to_kubeconfig_secret)

@@ -166,10 +166,10 @@ def load_kubeconfig(text: bytes, where: str) -> KubeConfig:
     return config
 
 
-async def suspend_kustomization(client: Client, namespace: str, name: str) -> bool:
-    """Suspend the Flux Kustomization `name` (False when there is none, or Flux is not installed)."""
+async def suspend(client: Client, res: Resource, namespace: str, name: str) -> bool:
+    """Suspend the Flux object `name` of kind `res` (False when there is none, or Flux is not installed)."""
     try:
-        await client.patch(KUSTOMIZATION, name, namespace, {"spec": {"suspend": True}}, field_manager=FIELD_MANAGER)
+        await client.patch(res, name, namespace, {"spec": {"suspend": True}}, field_manager=FIELD_MANAGER)
     except ApiError as e:
         if e.not_found:
             return False
@@ -193,9 +193,7 @@ async def suspend_flux_objects_through(client: Client, namespace: str, secret: s
         for obj in found:
             spec = obj.get("spec") or {}
             if not spec.get("suspend") and ((spec.get("kubeConfig") or {}).get("secretRef") or {}).get(
-                    "name") == secret:
-                await client.patch(res, obj["metadata"]["name"], namespace, {"spec": {"suspend": True}},
-                                   field_manager=FIELD_MANAGER)
+                    "name") == secret and await suspend(client, res, namespace, obj["metadata"]["name"]):
                 names.append(f"{res.kind}/{obj['metadata']['name']}")
     return names
 
