@@ -90,6 +90,11 @@ def managed_fields(obj: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     return [tuple((k, repr(v)) for k, v in sorted(e.items()) if k != "time") for e in entries]
 
 
+# What the API server answers a patch whose metadata.uid is not the object's (a newer incarnation of that name):
+# 422, uid being immutable (measured on the pinned kube-apiserver), where a delete's UID precondition gives 409.
+OTHER_INCARNATION = 422
+
+
 async def delete_source(source: Client, res: Resource, node: Node) -> None:
     """Delete the source object (that incarnation only: UID preconditions); gone already is fine. An object with
     finalizers is first marked `delete-for-move` (whoever holds a finalizer, and its webhooks, are told the
@@ -104,7 +109,7 @@ async def delete_source(source: Client, res: Resource, node: Node) -> None:
                                {"metadata": {"uid": node.uid, "annotations": {DELETE_FOR_MOVE: ""}}},
                                field_manager=FIELD_MANAGER)
         except ApiError as e:
-            if e.not_found:
+            if e.not_found or e.status == OTHER_INCARNATION:  # gone: nothing of ours left to delete
                 return
             raise
     await source.delete(res, node.name, node.namespace or None, uid=node.uid)
@@ -113,7 +118,7 @@ async def delete_source(source: Client, res: Resource, node: Node) -> None:
             await source.patch(res, node.name, node.namespace or None,
                                {"metadata": {"uid": node.uid, "finalizers": None}}, field_manager=FIELD_MANAGER)
         except ApiError as e:
-            if not (e.not_found or e.status == 409):  # gone, or a newer incarnation that is not ours to strip
+            if not (e.not_found or e.status == OTHER_INCARNATION):  # gone, or a newer one that is not ours
                 raise
 
 
