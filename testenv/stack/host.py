@@ -76,6 +76,11 @@ def lacks_sys_resource() -> bool:
     return False
 
 
+def cgroup_v1() -> bool:
+    """Whether this machine mounts cgroup v1 (no unified hierarchy at /sys/fs/cgroup)."""
+    return not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
 def runc_wrapper() -> Path:
     """Our runc wrapper, built once, beside a `runc.real` link to the machine's runc."""
     out = stack_dir() / "runtime"

@@ -19,7 +19,7 @@ from testenv.build import ensure_binaries
 from testenv.crds import module_dir
 from testenv.stack import gobuild, images, registry, storage
 from testenv.stack.gobuild import GoBinary
-from testenv.stack.host import lacks_sys_resource, runc_wrapper, stack_dir
+from testenv.stack.host import cgroup_v1, lacks_sys_resource, runc_wrapper, stack_dir
 from testenv.stack.progress import step
 from testenv.stack.versions import pins, stack, upstream
 
@@ -142,6 +142,12 @@ def base_image() -> str:
     if lacks_sys_resource():  # this machine's fact: the node's containers go through our wrapper too
         files["bin/runc-wrapper"] = runc_wrapper()
         runc_target = "/usr/local/sbin/runc.real"
+    # On cgroup v1, runc's systemd driver freezes every new container while systemd applies its device
+    # rules, and on these machines that freeze fails now and then (`unable to freeze`: a pod sandbox lost,
+    # the kubelet retries 10-18 s later). runc's cgroupfs driver sets the same rules without freezing;
+    # the kubelet takes its driver from containerd (KubeletCgroupDriverFromCRI, GA since 1.34).
+    cgroup_driver = " && sed -i 's/SystemdCgroup = true/SystemdCgroup = false/' /etc/containerd/config.toml \\\n" \
+        if cgroup_v1() else ""
     modes = {"files/usr/local/bin/entrypoint": 0o755, "files/usr/local/bin/clean-install": 0o755,
              **{f"files/kind/bin/{p.name}": 0o755 for p in (kind_files / "kind" / "bin").iterdir()}}
     dockerfile = f"""FROM {rootfs}
@@ -159,7 +165,7 @@ RUN chmod 755 /kind /kind/bin \\
  && echo ReadKMsg=no >> /etc/systemd/journald.conf \\
  && systemctl enable kubelet.service containerd.service undo-mount-hacks.service \\
  && systemctl mask systemd-binfmt.service \\
- && mkdir -p /etc/kubernetes/manifests \\
+{cgroup_driver} && mkdir -p /etc/kubernetes/manifests \\
  && printf '\\n[plugins."io.containerd.grpc.v1.cri".registry]\\n  config_path = "/etc/containerd/certs.d"\\n' \\
     >> /etc/containerd/config.toml \\
  && ctr oci spec \\
