@@ -44,10 +44,12 @@ def exists(name: str) -> bool:
 
 
 def ensure(name: str, image: str) -> bool:
-    """Create the cluster on the node `image` unless it exists; True when it was created now."""
+    """Create the cluster on the node `image` unless it exists; True when it was created now. kind returns once the
+    API answers, without waiting for the node to be Ready (about 18 s more here, its pod network starting): what
+    follows only writes to the API meanwhile, and its pods are scheduled as soon as the node is Ready."""
     if exists(name):
         return False
-    _kind("create", "cluster", "--name", name, "--image", image, "--wait", "5m", "--config", "-", stdin=CONFIG)
+    _kind("create", "cluster", "--name", name, "--image", image, "--config", "-", stdin=CONFIG)
     return True
 
 
