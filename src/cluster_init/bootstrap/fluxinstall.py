@@ -20,7 +20,7 @@ from cluster_init.bootstrap import registry
 from cluster_init.errors import RuntimeFailure
 from cluster_init.kube import Client
 from cluster_init.kube.apply import apply
-from cluster_init.kube.status import readiness
+from cluster_init.kube.status import condition, readiness
 
 UPSTREAM_REGISTRY = "ghcr.io/fluxcd"
 NAMESPACE = "flux-system"
@@ -118,5 +118,17 @@ async def _wait(client: Client, objects: list[dict[str, Any]], deadline: float) 
             if status.ready:
                 break
             if time.monotonic() > deadline:
-                raise RuntimeFailure(f"Flux's {obj['kind']} {meta['name']} not ready in time: {status.message}")
+                raise RuntimeFailure(await _node_not_ready(client) or
+                                     f"Flux's {obj['kind']} {meta['name']} not ready in time: {status.message}")
             await asyncio.sleep(1)
+
+
+async def _node_not_ready(client: Client) -> str | None:
+    """Why nothing can run, when it is a node that is not Ready (kind returns before its node is)."""
+    for node in await client.list(await client.resource("v1", "Node")):
+        ready = condition(node, "Ready") or {}
+        if ready.get("status") != "True":
+            name, why = node["metadata"]["name"], ready.get("message") or "no Ready condition"
+            return (f"the bootstrap cluster's node {name} is not Ready ({why}), so Flux's controllers cannot start: "
+                    f"see `kubectl describe node {name}`")
+    return None
