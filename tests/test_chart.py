@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -77,32 +78,52 @@ def test_each_applied_dependency_names_a_kustomization_of_that_unit() -> None:
         assert child == dep or child in applied, (dep, child, applied)
 
 
-def test_providers_start_once_the_core_crds_are_applied(cli: Callable[..., Result]) -> None:
+def test_providers_start_once_the_core_crds_are_applied(cli: Callable[..., Result], tmp_path: Path) -> None:
     """capi-core starts once cert-manager's release is applied and its child retries every 2 s until cert-manager's
-    webhook answers; a provider unit starts once that child has applied the core CRDs (so cert-manager answered),
-    through Flux's readyExpr on the child's inventory, not once the core is healthy."""
+    webhook answers; a provider starts once that child has applied the core CRDs (so cert-manager answered),
+    through Flux's readyExpr on the child's inventory, not once the core is healthy. A provider unit is applied at
+    once and hands these waits to its child (its `child`), which starts without the unit's reconcile in between."""
     result = cli("render", str(ROOT / "environment-values" / "kubeadm-capd"), "--context", "bootstrap")
     assert result.code == 0, result.err
     units = {o["metadata"]["name"]: o for o in yaml.safe_load_all(result.out)
              if o and o.get("kind") == "Kustomization" and "cluster-init/unit" in o["metadata"].get("labels", {})}
     applied = "has(dep.status) && has(dep.status.inventory)"
-    assert units["capi-core"]["spec"]["dependsOn"] == [{"name": "cert-manager", "readyExpr": applied}]
+
+    def child_waits(unit: str) -> list[dict[str, str]]:
+        assert "dependsOn" not in units[unit]["spec"], unit
+        child = next(o for o in built_by_flux(units[unit], tmp_path) if o["kind"] == "Kustomization")
+        assert child["metadata"]["name"] == f"{unit}-components"
+        waits: list[dict[str, str]] = child["spec"]["dependsOn"]
+        return waits
+
+    assert child_waits("capi-core") == [{"name": "cert-manager", "readyExpr": applied}]
     for name in ("capi-bootstrap-kubeadm", "capi-infra-docker"):
-        assert units[name]["spec"]["dependsOn"] == [{"name": "capi-core-components", "readyExpr": applied}]
+        assert child_waits(name) == [{"name": "capi-core-components", "readyExpr": applied}]
         assert units[name]["metadata"]["annotations"]["cluster-init/after-applied"] == "capi-core"
     # The control plane's manager exits at start without the bootstrap provider's CRDs (clusterctl's order).
-    assert units["capi-controlplane-kubeadm"]["spec"]["dependsOn"] == [
+    assert child_waits("capi-controlplane-kubeadm") == [
         {"name": "capi-bootstrap-kubeadm-components", "readyExpr": applied},
         {"name": "capi-core-components", "readyExpr": applied}]
-    # The cluster definitions: once every provider's manifests (webhook configurations included) are applied,
-    # retried every 2 s until the webhooks answer.
+    # The cluster definitions (no child): once every provider's manifests (webhook configurations included) are
+    # applied, retried every 2 s until the webhooks answer.
     assert units["management-cluster"]["spec"]["dependsOn"] == [
         {"name": f"{name}-components", "readyExpr": applied}
         for name in ("capi-bootstrap-kubeadm", "capi-controlplane-kubeadm", "capi-core", "capi-infra-docker")]
     assert units["management-cluster"]["spec"]["retryInterval"] == "2s"
     child = next(o for o in built("capi-core", {}) if o["kind"] == "Kustomization")
-    assert child["metadata"]["name"] == "capi-core-components"
     assert child["spec"]["retryInterval"] == "2s"
+
+
+def test_each_units_child_is_a_kustomization_its_folder_applies() -> None:
+    """A unit's `after_applied` waits go onto its `child` by a patch, and a patch that matches nothing drops
+    them: every `child` the chart names must be what the unit's folder builds."""
+    units = yaml.safe_load((ROOT / "charts" / "telco-cloud-init" / "values.yaml").read_text())["units"]
+    children = {name: u["child"] for name, u in units.items() if u.get("child")}
+    assert children, "no unit names its child"
+    for name, child in children.items():
+        folder = units[name]["path"].removeprefix("./kustomize-components/")
+        names = [o["metadata"]["name"] for o in built(folder, {}) if o["kind"] == "Kustomization"]
+        assert names == [child], (name, names)
 
 
 def test_management_side_units_use_the_kubeconfig(cli: Callable[..., Result]) -> None:
@@ -134,6 +155,19 @@ def test_kubeadm_management_clusters_get_a_cni_beside_flux(cli: Callable[..., Re
     assert bootstrap["cni"]["target"] == management["cni"]["target"] == "management"
     assert bootstrap["cni"]["depends_on"] == ["management-cluster"] and management["cni"]["depends_on"] == []
     assert bootstrap["cni"]["path"] == "./kustomize-components/cni-kube-router"
+
+
+def built_by_flux(unit: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+    """A unit's folder built with the unit's own components and patches, as kustomize-controller builds it."""
+    spec = unit["spec"]
+    folder = ROOT / spec["path"]
+    kustomization: dict[str, Any] = {"resources": [os.path.relpath(folder, work)], "patches": spec.get("patches", [])}
+    if spec.get("components"):
+        kustomization["components"] = [os.path.relpath(folder / c, work) for c in spec["components"]]
+    (work / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    result = tools.run("kustomize", ["build", str(work)])
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
 def built(folder: str, variables: dict[str, str]) -> list[dict[str, Any]]:

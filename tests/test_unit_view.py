@@ -87,6 +87,22 @@ def test_states_and_reasons_as_a_user_reads_them() -> None:
     assert rows["broken"].seconds == 300.0  # not Ready: up to now
 
 
+def test_a_unit_whose_child_waits_shows_waiting_with_the_childs_reason() -> None:
+    """A provider unit is applied at once and its child waits for the core CRDs: the unit, health-checking its
+    child meanwhile, reads as Waiting with what the child waits for, not as Reconciling."""
+    now = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)
+    waiting = "dependency 'cluster-init/core-components' is not ready"
+    parent = unit("a-provider", ready="Unknown", reason="Progressing")
+    parent["status"]["conditions"].append({"type": "Reconciling", "status": "True", "reason": "Progressing",
+                                           "message": "Running health checks"})
+    child = unit("a-provider-components", ready="False", reason="DependencyNotReady")
+    child["status"]["conditions"][0]["message"] = waiting
+    child["metadata"]["labels"] = {"kustomize.toolkit.fluxcd.io/name": "a-provider"}
+    rows = {r.name: r for r in unitstate.rows(snapshot(parent, child), now)}
+    assert (rows["a-provider"].state, rows["a-provider"].message) == ("Waiting", waiting)
+    assert rows["a-provider-components"].state == "Waiting"
+
+
 def test_cluster_api_objects_show_under_the_management_cluster_unit() -> None:
     machine = {"kind": "Machine", "metadata": {"name": "m-1", "namespace": "x"},
                "status": {"phase": "Provisioning", "conditions": []}}

@@ -74,8 +74,9 @@ def ready_dependencies(unit: Mapping[str, Any]) -> list[str]:
 
 
 def applied_dependencies(unit: Mapping[str, Any]) -> list[str]:
-    """The units whose manifests it waits to see applied: its dependsOn names their child Kustomizations (with a
-    readyExpr), and the chart records the units themselves in an annotation."""
+    """The units whose manifests it waits to see applied: its dependsOn (or its child's, when it has a `child`)
+    names their child Kustomizations (with a readyExpr), and the chart records the units themselves in an
+    annotation."""
     annotations = (unit.get("metadata") or {}).get("annotations") or {}
     return [a for a in str(annotations.get(AFTER_APPLIED_ANNOTATION) or "").split(",") if a]
 

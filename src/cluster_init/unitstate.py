@@ -122,8 +122,12 @@ def rows(snap: Snapshot, now: dt.datetime) -> list[Row]:
     for unit in dependency_order(units):
         name = str(unit["metadata"]["name"])
         state, message = state_of(unit)
+        children = _children(snap, name, now)
+        waiting = [c for c in children if c.state == WAITING]
+        if state in (RUNNING, PENDING) and waiting:  # its child holds what it waits for (the unit's `child`)
+            state, message = WAITING, waiting[0].message
         out.append(Row(name, "unit", state, elapsed(unit, now), message))
-        out += _children(snap, name, now)
+        out += children
     return out
 
 

@@ -41,3 +41,15 @@ A unit's setting, or the unit_defaults one when the unit does not set it. Args: 
 {{- $up := include "cluster-init.upstreams" . | fromJson -}}
 {{- .Values.cluster.k8s_version | default $up.kubernetes.version -}}
 {{- end -}}
+
+{{/*
+The dependsOn entries of a unit's `after_applied` (a dict: unit -> its Kustomization that applies its manifests).
+*/}}
+{{- define "cluster-init.after-applied" -}}
+{{- range $dep := keys . | sortAlpha }}
+# Unit {{ $dep }} is far enough once this Kustomization of it has applied its manifests (Flux records their
+# inventory before its health checks): its CRDs exist, its controllers may still be starting.
+- name: {{ index $ $dep }}
+  readyExpr: has(dep.status) && has(dep.status.inventory)
+{{- end }}
+{{- end }}
