@@ -45,7 +45,7 @@ def exists(name: str) -> bool:
 
 def ensure(name: str, image: str) -> bool:
     """Create the cluster on the node `image` unless it exists; True when it was created now. kind returns once the
-    API answers, without waiting for the node to be Ready (about 18 s more here, its pod network starting): what
+    API answers, without waiting for the node to be Ready (4-20 s more here, its pod network starting): what
     follows only writes to the API meanwhile, and its pods are scheduled as soon as the node is Ready."""
     if exists(name):
         return False
