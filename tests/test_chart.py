@@ -157,6 +157,20 @@ def test_kubeadm_management_clusters_get_a_cni_beside_flux(cli: Callable[..., Re
     assert bootstrap["cni"]["path"] == "./kustomize-components/cni-kube-router"
 
 
+def test_after_the_pivot_the_management_cni_waits_for_nothing(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """The pivot's mark (`pivoted: true`) brings the cluster definitions unit to the management cluster. The cni
+    unit there keeps no dependency on it: it would change the unit, and hold its re-apply and the release's
+    upgrade (which bootstrap waits for) until the cluster it runs on is reported Ready."""
+    shutil.copytree(ROOT / "environment-values" / "kubeadm-capd", tmp_path / "env")
+    with (tmp_path / "env" / "values.yaml").open("a") as values:
+        values.write("pivoted: true\n")
+    result = cli("plan", str(tmp_path / "env"), "--context", "management", "-o", "json")
+    assert result.code == 0, result.err
+    units = {u["name"]: u for u in json.loads(result.out)["units"]}
+    assert "management-cluster" in units
+    assert units["cni"]["depends_on"] == []
+
+
 def built_by_flux(unit: dict[str, Any], work: Path) -> list[dict[str, Any]]:
     """A unit's folder built with the unit's own components and patches, as kustomize-controller builds it."""
     spec = unit["spec"]

@@ -187,9 +187,17 @@ def test_the_management_cluster_runs_itself(run: Run) -> None:
     client = SyncClient(KubeConfig.load(run.management), retry_deadline=30)
     nodes = items(client, "/api/v1/nodes")
     assert nodes and all(ready(n) for n in nodes)
-    releases = {r["metadata"]["name"]: r for r in
-                items(client, "/apis/helm.toolkit.fluxcd.io/v2/namespaces/cluster-init/helmreleases")}
-    assert ready(releases["telco-cloud-init"]) and ready(releases["cert-manager"])
+    # bootstrap ends once every unit there is Ready; helm-controller reports the release's upgrade Ready at
+    # its next 5 s poll
+    deadline = time.monotonic() + 60
+    while True:
+        releases = {r["metadata"]["name"]: r for r in
+                    items(client, "/apis/helm.toolkit.fluxcd.io/v2/namespaces/cluster-init/helmreleases")}
+        if all(ready(r) for r in releases.values()):
+            break
+        assert time.monotonic() < deadline, {name: r.get("status") for name, r in releases.items()}
+        time.sleep(1)
+    assert {"telco-cloud-init", "cert-manager"} <= set(releases)
     clusters = items(client, "/apis/cluster.x-k8s.io/v1beta2/namespaces/cluster-init/clusters")
     assert [c["metadata"]["name"] for c in clusters] == [MANAGEMENT]
     assert not clusters[0]["spec"].get("paused")

@@ -28,6 +28,7 @@ from cluster_init.values import merged
 
 LOCAL_REPOSITORY = "cluster-init"
 SOURCE_AUTH_SECRET = "cluster-init-source-auth"  # the git remote's credentials, from `secrets.source`
+DEFINITIONS_UNIT = "management-cluster"  # the cluster definitions unit
 
 
 @dataclass(frozen=True)
@@ -101,24 +102,13 @@ def _hand_over(config: KubeConfig, options: Options, name: str) -> None:
 
 async def _pivot_begun(client: Client, namespace: str) -> bool:
     """The pivot Job exists: from then on the release stays as it is until the move is done."""
-    try:
-        await client.get(await client.resource("batch/v1", "Job"), "cluster-init-pivot", namespace)
-    except ApiError as e:
-        if e.status == 404:
-            return False
-        raise
-    return True
+    return await _get(client, "batch/v1", "Job", follow.PIVOT_JOB, namespace) is not None
 
 
 async def _pivoted(client: Client, namespace: str) -> bool:
     """The pivot Job has succeeded (the pivot unit says so too, at its next health check)."""
-    try:
-        job = await client.get(await client.resource("batch/v1", "Job"), follow.PIVOT_JOB, namespace)
-    except ApiError as e:
-        if e.status == 404:
-            return False
-        raise
-    return unitstate.pivot_done(job)
+    job = await _get(client, "batch/v1", "Job", follow.PIVOT_JOB, namespace)
+    return job is not None and unitstate.pivot_done(job)
 
 
 def _check_self_managed(bootstrap: KubeConfig, management: KubeConfig, namespace: str, name: str,
@@ -160,24 +150,41 @@ async def _not_self_managed(client: Client, namespace: str, name: str) -> str | 
     available = condition(cluster, "Available") or {}
     if available.get("status") != "True":
         return f"not Available: {available.get('message', 'no condition')}"
-    return await _flux_there(client, namespace)
+    try:
+        return await _flux_there(client, namespace)
+    except ApiError as e:
+        return f"its Flux objects cannot be read yet ({e.status})"
 
 
 async def _flux_there(client: Client, namespace: str) -> str | None:
-    """The management cluster's own release is Ready with the cluster definitions unit back in it (Flux there
-    keeps the Cluster in sync with the source from now on)."""
-    from cluster_init.kube.status import readiness
+    """The management cluster's own Flux runs the cluster definitions unit (rendered there only by the upgrade
+    the pivot's mark starts) and every unit there is Ready: what that upgrade's own wait checks, read at once
+    instead of at helm-controller's 5 s poll, which reports the release Ready a few seconds later."""
+    from cluster_init.kube.status import FAILED, readiness
 
-    for api, kind, name in (("helm.toolkit.fluxcd.io/v2", "HelmRelease", "telco-cloud-init"),
-                            ("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "management-cluster")):
-        try:
-            obj = await client.get(await client.resource(api, kind), name, namespace)
-        except ApiError as e:
-            return f"its {kind} {name} is not there yet ({e.status})"
-        status = readiness(obj)
+    release = await _get(client, "helm.toolkit.fluxcd.io/v2", "HelmRelease", follow.RELEASE, namespace)
+    if release is None:
+        return f"its HelmRelease {follow.RELEASE} is not there yet"
+    if readiness(release).state == FAILED:
+        return f"its HelmRelease {follow.RELEASE} failed: {readiness(release).message}"
+    units = await client.list(await client.resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), namespace)
+    if not any(u["metadata"]["name"] == DEFINITIONS_UNIT for u in units):
+        return f"its Kustomization {DEFINITIONS_UNIT} is not there yet (the release's upgrade after the pivot)"
+    for unit in sorted(units, key=lambda u: str(u["metadata"]["name"])):
+        status = readiness(unit)
         if not status.ready:
-            return f"its {kind} {name} is not Ready yet: {status.message}"
+            return f"its Kustomization {unit['metadata']['name']} is not Ready yet: {status.message}"
     return None
+
+
+async def _get(client: Client, api: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = await client.get(await client.resource(api, kind), name, namespace)
+    except ApiError as e:
+        if e.status == 404:
+            return None
+        raise
+    return found
 
 
 def _source(choice: str, values: dict[str, Any], env_dir: Path) -> dict[str, Any]:
