@@ -471,3 +471,19 @@ def test_both_clusters_tune_flux_alike() -> None:
                 periods.add(op["value"])
     assert flags == fluxinstall.TUNING
     assert periods == {fluxinstall.READINESS_PERIOD}
+
+
+def test_the_flux_images_fetched_early_are_the_ones_its_controllers_run() -> None:
+    """bootstrap pulls Flux's images on the kind node while it is NotReady: the names must be those its
+    Deployments run once moved to the mirror, or the pods pull again."""
+    from cluster_init.bootstrap import fluxinstall
+
+    def deployment(name: str) -> dict[str, Any]:
+        return {"kind": "Deployment", "metadata": {"name": name}, "spec": {"template": {"spec": {"containers": [
+            {"name": "manager", "image": f"{fluxinstall.UPSTREAM_REGISTRY}/{name}:v1.9.5"}]}}}}
+
+    objects = [fluxinstall._relocated(o, "registry.test:5000/flux") for o in
+               (deployment("source-controller"), deployment("helm-controller"),
+                {"kind": "Namespace", "metadata": {"name": "flux-system"}})]
+    assert fluxinstall.images(objects) == ["registry.test:5000/flux/helm-controller:v1.9.5",
+                                           "registry.test:5000/flux/source-controller:v1.9.5"]

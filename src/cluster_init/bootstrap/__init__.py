@@ -52,7 +52,7 @@ def run(env: Environment, options: Options) -> int:
         if options.kind_name is not None:
             from cluster_init.bootstrap import kind
 
-            kind.prefetch(options.kind_name, _pivot_image(values))
+            kind.prefetch(options.kind_name, [_pivot_image(values)])
         code = _follow(config, options)
         if code != follow.READY:
             return code
@@ -77,6 +77,10 @@ def _install(config: KubeConfig, env: Environment, values: dict[str, Any], optio
 
     with step("Flux installed"):
         objects = fluxinstall.manifests(_upstream(values, "flux"))
+        if options.kind_name is not None:
+            from cluster_init.bootstrap import kind
+
+            kind.prefetch(options.kind_name, fluxinstall.images(objects))
         on(config, lambda c: fluxinstall.install(c, objects))
     if on(config, lambda c: _pivot_begun(c, options.namespace)):
         print("release left as it is: the pivot has begun (a new revision now could undo what it did)",

@@ -91,6 +91,12 @@ def _relocated(obj: dict[str, Any], mirror: str) -> dict[str, Any]:
     return obj
 
 
+def images(objects: list[dict[str, Any]]) -> list[str]:
+    """The images of Flux's controllers, as its Deployments name them."""
+    return sorted({str(c["image"]) for o in objects if o.get("kind") == "Deployment"
+                   for c in o["spec"]["template"]["spec"].get("containers", [])})
+
+
 async def install(client: Client, objects: list[dict[str, Any]], timeout: float = 300) -> None:
     """Apply (idempotent: server-side apply), CRDs first and established, so that Flux's objects can be applied
     next, while the controllers start (`running` checks them)."""

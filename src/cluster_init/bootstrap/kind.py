@@ -67,11 +67,13 @@ def delete(name: str) -> None:
         _kind("delete", "cluster", "--name", name)
 
 
-def prefetch(name: str, image: str) -> None:
-    """Start pulling `image` on the cluster's node and return: the pivot Job, created minutes later once the
-    management cluster is ready, then starts without pulling the largest image the bootstrap cluster runs. Best
-    effort: a failed pull here is the Job's own pull later, which reports it."""
-    with contextlib.suppress(OSError):
-        subprocess.Popen(["docker", "exec", f"{name}-control-plane", "crictl", "pull", image],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+def prefetch(name: str, images: list[str]) -> None:
+    """Start pulling `images` on the cluster's node, one pull each, and return. Flux's images are fetched while the
+    node is still NotReady, so its controllers start as soon as they are scheduled; the pivot Job, created minutes
+    later, starts without pulling the largest image the bootstrap cluster runs. Best effort: a failed pull here is
+    the pod's own pull later, which reports it."""
+    for image in images:
+        with contextlib.suppress(OSError):
+            subprocess.Popen(["docker", "exec", f"{name}-control-plane", "crictl", "pull", image],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
