@@ -159,8 +159,8 @@ def test_kubeadm_management_clusters_get_a_cni_beside_flux(cli: Callable[..., Re
 
 def test_after_the_pivot_the_management_cni_waits_for_nothing(cli: Callable[..., Result], tmp_path: Path) -> None:
     """The pivot's mark (`pivoted: true`) brings the cluster definitions unit to the management cluster. The cni
-    unit there keeps no dependency on it: it would change the unit, and hold its re-apply and the release's
-    upgrade (which bootstrap waits for) until the cluster it runs on is reported Ready."""
+    unit there keeps no dependency on it: it would change the unit and hold its re-apply, and bootstrap's check
+    after the pivot with it, until the cluster it runs on is reported Ready."""
     shutil.copytree(ROOT / "environment-values" / "kubeadm-capd", tmp_path / "env")
     with (tmp_path / "env" / "values.yaml").open("a") as values:
         values.write("pivoted: true\n")

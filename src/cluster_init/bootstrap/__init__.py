@@ -169,8 +169,8 @@ async def _flux_there(client: Client, namespace: str) -> str | None:
     release = await _get(client, "helm.toolkit.fluxcd.io/v2", "HelmRelease", follow.RELEASE, namespace)
     if release is None:
         return f"its HelmRelease {follow.RELEASE} is not there yet"
-    if readiness(release).state == FAILED:
-        return f"its HelmRelease {follow.RELEASE} failed: {readiness(release).message}"
+    if (state := readiness(release)).state == FAILED:
+        return f"its HelmRelease {follow.RELEASE} failed: {state.message}"
     units = await client.list(await client.resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), namespace)
     if not any(u["metadata"]["name"] == DEFINITIONS_UNIT for u in units):
         return f"its Kustomization {DEFINITIONS_UNIT} is not there yet (the release's upgrade after the pivot)"
