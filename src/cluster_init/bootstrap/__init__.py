@@ -106,12 +106,12 @@ def _hand_over(config: KubeConfig, options: Options, name: str) -> None:
 
 async def _pivot_begun(client: Client, namespace: str) -> bool:
     """The pivot Job exists: from then on the release stays as it is until the move is done."""
-    return await _get(client, "batch/v1", "Job", follow.PIVOT_JOB, namespace) is not None
+    return await client.find(await client.resource("batch/v1", "Job"), follow.PIVOT_JOB, namespace) is not None
 
 
 async def _pivoted(client: Client, namespace: str) -> bool:
     """The pivot Job has succeeded (the pivot unit says so too, at its next health check)."""
-    job = await _get(client, "batch/v1", "Job", follow.PIVOT_JOB, namespace)
+    job = await client.find(await client.resource("batch/v1", "Job"), follow.PIVOT_JOB, namespace)
     return job is not None and unitstate.pivot_done(job)
 
 
@@ -166,7 +166,8 @@ async def _flux_there(client: Client, namespace: str) -> str | None:
     instead of at helm-controller's 5 s poll, which reports the release Ready a few seconds later."""
     from cluster_init.kube.status import FAILED, readiness
 
-    release = await _get(client, "helm.toolkit.fluxcd.io/v2", "HelmRelease", follow.RELEASE, namespace)
+    release = await client.find(await client.resource("helm.toolkit.fluxcd.io/v2", "HelmRelease"), follow.RELEASE,
+                                namespace)
     if release is None:
         return f"its HelmRelease {follow.RELEASE} is not there yet"
     if (state := readiness(release)).state == FAILED:
@@ -179,16 +180,6 @@ async def _flux_there(client: Client, namespace: str) -> str | None:
         if not status.ready:
             return f"its Kustomization {unit['metadata']['name']} is not Ready yet: {status.message}"
     return None
-
-
-async def _get(client: Client, api: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = await client.get(await client.resource(api, kind), name, namespace)
-    except ApiError as e:
-        if e.status == 404:
-            return None
-        raise
-    return found
 
 
 def _source(choice: str, values: dict[str, Any], env_dir: Path) -> dict[str, Any]:

@@ -227,6 +227,15 @@ class Client:
         obj: JSON = await self.request("GET", res.path(namespace, name))
         return obj
 
+    async def find(self, res: Resource, name: str, namespace: str | None = None) -> JSON | None:
+        """The object, or None when it does not exist (404)."""
+        try:
+            return await self.get(res, name, namespace)
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+
     async def list_page(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
                         limit: int = 500) -> tuple[list[JSON], str]:
         """Every object of `res` and the list's resourceVersion (where a watch of them starts)."""

@@ -90,15 +90,6 @@ def _member(blob: bytes, name: str) -> bytes | None:
         return f.read() if f is not None else None
 
 
-async def _get(client: Client, res: Resource, name: str, namespace: str) -> dict[str, object] | None:
-    try:
-        return await client.get(res, name, namespace)
-    except ApiError as e:
-        if e.not_found:
-            return None
-        raise
-
-
 def _data(secret: Mapping[str, object], key: str) -> bytes | None:
     data = secret.get("data")
     value = data.get(key) if isinstance(data, dict) else None
@@ -107,7 +98,7 @@ def _data(secret: Mapping[str, object], key: str) -> bytes | None:
 
 async def backup_blob(client: Client, namespace: str, name: str) -> bytes | None:
     """The archive of the backup Secret `name`, or None when there is none."""
-    secret = await _get(client, SECRET, name, namespace)
+    secret = await client.find(SECRET, name, namespace)
     return _data(secret, ARCHIVE_KEY) if secret is not None else None
 
 
@@ -115,7 +106,7 @@ async def store_backup(client: Client, plan: Plan, state: Mapping[str, str], nam
     """Write the backup Secret (before the move copies anything), unless a resumed move finds the one it wrote at
     its start; what was done, for the progress line. Refused, before anything changed, when the archive is more
     than a Secret holds."""
-    existing = await _get(client, SECRET, name, namespace)
+    existing = await client.find(SECRET, name, namespace)
     if existing is not None and (not plan.nodes or any(s == "copied" for s in state.values())):
         # A resumed move: what it has copied (or, once the source is empty, everything) is in the first backup.
         return f"kept the backup in Secret {namespace}/{name} (written when this move started)"
@@ -139,7 +130,7 @@ async def store_backup(client: Client, plan: Plan, state: Mapping[str, str], nam
 
 async def target_kubeconfig(source: Client, namespace: str, name: str, backup_name: str | None) -> bytes:
     """The kubeconfig in Secret `name` (key `value`) of the source; once the move took it, from the backup."""
-    secret = await _get(source, SECRET, name, namespace)
+    secret = await source.find(SECRET, name, namespace)
     if secret is not None and (value := _data(secret, KUBECONFIG_KEY)):
         return value
     blob = await backup_blob(source, namespace, backup_name) if backup_name else None

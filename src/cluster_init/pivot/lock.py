@@ -210,12 +210,7 @@ async def _renew_once(client: Client, res: Resource, me: str, lease: JSON) -> tu
 
 
 async def _current(client: Client, res: Resource) -> JSON | None:
-    try:
-        return await client.get(res, NAME, NAMESPACE)
-    except ApiError as e:
-        if e.not_found:
-            return None
-        raise
+    return await client.find(res, NAME, NAMESPACE)
 
 
 async def _release(client: Client, res: Resource, me: str) -> None:
