@@ -44,6 +44,7 @@ class Run(NamedTuple):
     management: Path
     checkout: Path  # the user's clone of the source, the environment in it
     bootstrap_leaks: list[str]  # where the canary showed on the bootstrap cluster
+    bootstrap_dns_probe: str  # seconds between CoreDNS's readiness probes on the bootstrap cluster
     printed: list[str]  # everything the runs printed
 
 
@@ -102,6 +103,11 @@ def canary_leaks(kubeconfig: Path) -> list[str]:
     return sorted(where for where, text in texts.items() if any(form in text for form in forms))
 
 
+def dns_probe_period(kubeconfig: Path) -> str:
+    return cluster.kubectl(kubeconfig, "get", "deployment", "coredns", "-n", "kube-system", "-o",
+                           "jsonpath={.spec.template.spec.containers[?(@.name=='coredns')].readinessProbe.periodSeconds}")
+
+
 def remove_management_cluster() -> None:
     """The containers CAPD made for the management cluster: once self-managed, nothing else deletes them."""
     ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={MANAGEMENT}"],
@@ -144,10 +150,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                     "--source", "git", f"{url}/{remote.name}@refs/heads/main",
                     "--management-kubeconfig", str(work / "mgmt.kubeconfig")]
             printed = [killed_at(argv, marker) for marker in KILL_POINTS]
-            leaks = canary_leaks(cluster_config(NAME, work))  # the bootstrap cluster, before the last run deletes it
+            bootstrap = cluster_config(NAME, work)  # read before the last run deletes it
+            leaks, dns_probe = canary_leaks(bootstrap), dns_probe_period(bootstrap)
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=3000, cwd=ROOT, check=False)
             printed += [proc.stdout, proc.stderr]
-            yield Run(proc, work / "mgmt.kubeconfig", checkout, leaks, printed)
+            yield Run(proc, work / "mgmt.kubeconfig", checkout, leaks, dns_probe, printed)
     finally:
         cluster.down(NAME)
         remove_management_cluster()
@@ -216,6 +223,14 @@ def test_the_management_cluster_runs_the_tuned_flux(run: Run) -> None:
         deployments, 1)
     for name in ("kustomize-controller", "helm-controller"):
         assert "--requeue-dependency=1s" in deployments[name]["args"], deployments[name]["args"]
+
+
+def test_both_clusters_probe_coredns_every_second(run: Run) -> None:
+    """kubeadm's 10 s would leave a cluster without DNS 10 s longer whenever the first probe comes too early:
+    bootstrap patches the kind cluster's CoreDNS, and the management cluster's kubeadm applies the patch file
+    its KubeadmControlPlane writes."""
+    assert run.bootstrap_dns_probe == "1"
+    assert dns_probe_period(run.management) == "1"
 
 
 def test_no_pod_sandbox_failed_for_a_known_cause(run: Run) -> None:

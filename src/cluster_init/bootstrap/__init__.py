@@ -236,7 +236,24 @@ def _bootstrap_cluster(options: Options, values: dict[str, Any], work: Path) -> 
         node = _upstream(values, "kind-node")
         with step(f"bootstrap cluster {options.kind_name} (kind)"):
             kind.ensure(str(options.kind_name), f"{node['url']}:{node['version']}")
+            config = connect(options.kind_name, options.kubeconfig, work)
+            on(config, _dns_probed_every_second)
+        return config
     return connect(options.kind_name, options.kubeconfig, work)
+
+
+async def _dns_probed_every_second(client: Client) -> None:
+    """kubeadm probes CoreDNS's readiness every 10 s. When the first probe comes before CoreDNS serves (one run in
+    two here) the cluster has no DNS for 10 s more, and Flux's first fetch of the source waits for it."""
+    deployments = await client.resource("apps/v1", "Deployment")
+    coredns = await client.find(deployments, "coredns", "kube-system")
+    containers = (coredns or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    for index, container in enumerate(containers):
+        period = (container.get("readinessProbe") or {}).get("periodSeconds")
+        if container.get("name") == "coredns" and period not in (None, 1):
+            path = f"/spec/template/spec/containers/{index}/readinessProbe/periodSeconds"
+            patch = [{"op": "test", "path": path, "value": period}, {"op": "replace", "path": path, "value": 1}]
+            await client.patch(deployments, "coredns", "kube-system", patch, json_patch=True)
 
 
 def _pivot_image(values: dict[str, Any]) -> str:
