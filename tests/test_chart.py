@@ -487,3 +487,15 @@ def test_the_flux_images_fetched_early_are_the_ones_its_controllers_run() -> Non
                 {"kind": "Namespace", "metadata": {"name": "flux-system"}})]
     assert fluxinstall.images(objects) == ["registry.test:5000/flux/helm-controller:v1.9.5",
                                            "registry.test:5000/flux/source-controller:v1.9.5"]
+
+
+@pytest.mark.parametrize("folder", ["capd-kubeadm", "capo-kubeadm"])
+def test_kubeadm_probes_the_new_clusters_coredns_every_second(folder: str) -> None:
+    """The KubeadmControlPlane writes a `corednsdeployment` patch into the directory `kubeadm init` reads its
+    patches from (tests/t2/test_bootstrap.py checks the Deployment kubeadm makes with it)."""
+    kcp = next(o for o in built(f"management-cluster/{folder}", {}) if o["kind"] == "KubeadmControlPlane")
+    spec = kcp["spec"]["kubeadmConfigSpec"]
+    directory = spec["initConfiguration"]["patches"]["directory"]
+    patch = next(f for f in spec["files"] if f["path"] == f"{directory}/corednsdeployment+strategic.yaml")
+    containers = yaml.safe_load(patch["content"])["spec"]["template"]["spec"]["containers"]
+    assert containers == [{"name": "coredns", "readinessProbe": {"periodSeconds": 1}}]
