@@ -229,7 +229,8 @@ def connect(kind_name: str | None, kubeconfig: Path | None, work: Path) -> KubeC
 
 
 def _bootstrap_cluster(options: Options, values: dict[str, Any], work: Path) -> KubeConfig:
-    """The kind cluster created unless it exists (never with --kubeconfig), then connected to as `connect` does."""
+    """The kind cluster created unless it exists (never with --kubeconfig), its CoreDNS probed every second, then
+    connected to as `connect` does."""
     if options.kubeconfig is None:
         from cluster_init.bootstrap import kind
 
@@ -243,8 +244,8 @@ def _bootstrap_cluster(options: Options, values: dict[str, Any], work: Path) -> 
 
 
 async def _dns_probed_every_second(client: Client) -> None:
-    """kubeadm probes CoreDNS's readiness every 10 s. When the first probe comes before CoreDNS serves (one run in
-    two here) the cluster has no DNS for 10 s more, and Flux's first fetch of the source waits for it."""
+    """kubeadm probes CoreDNS's readiness every 10 s. When the first probe comes before CoreDNS serves, the cluster
+    has no DNS for up to 10 s more (Ready 11 s after scheduling instead of 3 here), and Flux's first fetch waits."""
     deployments = await client.resource("apps/v1", "Deployment")
     coredns = await client.find(deployments, "coredns", "kube-system")
     containers = (coredns or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
