@@ -242,6 +242,8 @@ def main() -> int:
     parser.add_argument("side", nargs="?", choices=("ours", "imperative"), help="run one side only")
     parser.add_argument("--runs", type=int, default=1, help="alternate the two sides this many times")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs takes a count of 1 or more")
     sides = [args.side] if args.side else ["ours", "imperative"]
     build_all()
     clusterctl_binary()  # built before any timing
