@@ -248,8 +248,9 @@ async def _dns_probed_every_second(client: Client) -> None:
     has no DNS for up to 10 s more (Ready 11 s after scheduling instead of 3 here), and Flux's first fetch waits."""
     deployments = await client.resource("apps/v1", "Deployment")
     coredns = await client.find(deployments, "coredns", "kube-system")
-    containers = (coredns or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-    for index, container in enumerate(containers):
+    if coredns is None:
+        return
+    for index, container in enumerate(coredns["spec"]["template"]["spec"]["containers"]):
         period = (container.get("readinessProbe") or {}).get("periodSeconds")
         if container.get("name") == "coredns" and period not in (None, 1):
             path = f"/spec/template/spec/containers/{index}/readinessProbe/periodSeconds"
