@@ -24,10 +24,12 @@ import yaml
 from cluster_init import unitstate
 from cluster_init.kube import ApiError, Client
 from cluster_init.kube.discovery import Resource
+from cluster_init.kube.status import condition
 from cluster_init.pivot import Engine, Options, Refused, job
 from cluster_init.pivot.discovery import DEPLOYMENT
 from cluster_init.pivot.graph import NAMESPACE
 from tests.t1 import capi_graphs as graphs
+from tests.t1 import test_certificate_race as race
 from tests.t1.pivot_fixtures import (
     MOVED_KINDS,
     Pair,
@@ -44,6 +46,7 @@ pytestmark = pytest.mark.t1
 
 JSON = dict[str, Any]
 BACKUP, MARK = "pivot-backup", "cluster-init-pivoted"
+CERTIFICATE = Resource("cert-manager.io/v1", "Certificate", "certificates", namespaced=True, has_status=True)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,7 @@ def read(pair: Pair, side: str, kind: str, ns: str, name: str) -> JSON | None:
         async with src, dst:
             client = src if side == "source" else dst
             try:
-                kinds = {"Secret": job.SECRET, "ConfigMap": job.CONFIGMAP, "Job": job.JOB}
+                kinds = {"Secret": job.SECRET, "ConfigMap": job.CONFIGMAP, "Job": job.JOB, "Certificate": CERTIFICATE}
                 return await client.get(kinds[kind], name, ns)
             except ApiError as e:
                 if e.not_found:
@@ -232,7 +235,8 @@ def provider_deployment(ns: str, provider: str, replicas: int) -> JSON:
 def test_the_job_waits_for_the_targets_providers_before_it_changes_anything(pair: Pair) -> None:
     """--wait-for-providers: a provider that runs in the source and is not Available in the target (the twin has no
     kubelet: one replica never becomes available) holds the move, which fails at the deadline naming it, with
-    nothing paused or copied; once the target's Deployment is available (scaled to 0 here), the move goes on."""
+    nothing paused or copied; once the target's Deployment is available (scaled to 0 here), the move goes on.
+    Meanwhile a target's Certificate that cert-manager backed off after its key race is issued again."""
     ns = f"pw-{uuid.uuid4().hex[:8]}"
     provider = f"infrastructure-twin{uuid.uuid4().hex[:4]}"
     generate(pair, objects_with_real_kubeconfig(pair, ns))
@@ -244,6 +248,8 @@ def test_the_job_waits_for_the_targets_providers_before_it_changes_anything(pair
             await src.create(deployments, provider_deployment(ns, provider, 0), ns)
             await dst.create(NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
             await dst.create(deployments, provider_deployment(ns, provider, target_replicas), ns)
+            raced = await dst.create(CERTIFICATE, race.certificate("serving-cert"), ns)
+            await dst.update(CERTIFICATE, race.failed(raced), subresource="status")
 
     async def scale_and_cleanup(replicas: int | None) -> None:
         src, dst = pair.clients()
@@ -261,6 +267,9 @@ def test_the_job_waits_for_the_targets_providers_before_it_changes_anything(pair
         assert code == 1, err
         assert f"pivot: waiting for the target's providers: {provider}" in err
         assert f"pivot not started: the target does not run providers {provider} after 3s" in err
+        assert f"pivot: Certificate {ns}/serving-cert: cert-manager failed its issuance through its key race" in err
+        issuing = condition(read(pair, "target", "Certificate", ns, "serving-cert") or {}, "Issuing") or {}
+        assert (issuing.get("status"), issuing.get("reason")) == ("True", "ManuallyTriggered")
         source, target = snapshots(pair, ns)
         assert not any(k[0] == "Cluster" and v.get("spec", {}).get("paused") for k, v in source.items())
         assert not any(k[0] != "Namespace" for k in target), sorted(target)

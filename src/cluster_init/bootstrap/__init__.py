@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cluster_init import follow, render, unitstate
+from cluster_init import certificates, follow, output, render, unitstate
 from cluster_init.environment import Environment
 from cluster_init.errors import RuntimeFailure
 from cluster_init.kube import ApiError, KubeConfig
@@ -272,10 +272,16 @@ def _upstream(values: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _follow(config: KubeConfig, options: Options) -> int:
-    """Follow the units until every one that can finish has (a suspended unit stops what depends on it)."""
+    """Follow the units until every one that can finish has (a suspended unit stops what depends on it), and
+    meanwhile end cert-manager's hour-long backoff after its key race (`certificates`)."""
     async def work(client: Client) -> int:
-        return await follow.follow(client, options.namespace, options.timeout, follow.printer(options.output),
-                                   follow.moved)
+        renewing = asyncio.create_task(certificates.keep_renewing(client, lambda line: output.problem("warning", line)))
+        try:
+            return await follow.follow(client, options.namespace, options.timeout, follow.printer(options.output),
+                                       follow.moved)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
 
     code: int = on(config, work)
     if code == follow.TIMED_OUT:

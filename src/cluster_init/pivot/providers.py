@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from cluster_init import certificates
 from cluster_init.kube import Client
 from cluster_init.kube.status import readiness
 from cluster_init.pivot.discovery import DEPLOYMENT
@@ -33,11 +34,13 @@ async def _providers(client: Client, *, available_only: bool) -> set[str]:
 
 async def wait(source: Client, target: Client, timeout: float, say: Callable[[str], None],
                interval: float = 1.0) -> None:
-    """Poll the target until it runs every provider the source runs (read once); NotReady at the deadline."""
+    """Poll the target until it runs every provider the source runs (read once), ending meanwhile cert-manager's
+    hour-long backoff after its key race there (`certificates`); NotReady at the deadline."""
     deadline = time.monotonic() + timeout
     needed = await _providers(source, available_only=False)
     said = ""
     while lacking := sorted(needed - await _providers(target, available_only=True)):
+        await certificates.renew_stuck(target, say)
         message = f"waiting for the target's providers: {', '.join(lacking)}"
         if message != said:
             say(message)
