@@ -8,10 +8,13 @@ not Ready, a missing definitions unit or a failed release keeps bootstrap waitin
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cluster_init import bootstrap
-from cluster_init.kube import KubeConfig
+from cluster_init.errors import RuntimeFailure
+from cluster_init.kube import Client, KubeConfig
 from tests.t1.conftest import Cluster
 
 pytestmark = pytest.mark.t1
@@ -90,3 +93,31 @@ def test_a_failed_release_is_named(cluster: Cluster, moved: str) -> None:
     release(cluster, moved, condition("Stalled", "True", "upgrade retries exhausted", "RetriesExceeded"))
     unit(cluster, moved, CLUSTER, condition("Ready", "True"))
     assert gap(cluster, moved) == "its HelmRelease telco-cloud-init failed: upgrade retries exhausted"
+
+
+def test_the_wait_wakes_at_the_change_that_completes_the_proof(cluster: Cluster, moved: str) -> None:
+    """Watched, not polled: with neither a polling fallback nor its own deadline within the test's, only a watch
+    event can end the wait."""
+    release(cluster, moved, UPGRADING)
+    unit(cluster, moved, CLUSTER, condition("Ready", "False", "reconciling", "Progressing"))
+
+    async def ready_soon(client: Client) -> None:
+        waiting = asyncio.create_task(bootstrap._until_self_managed(client, moved, CLUSTER, 3600, fallback=3600))
+        await asyncio.sleep(0.5)  # the wait has read the unit once and watches
+        assert not waiting.done()
+        res = await client.resource(KUSTOMIZE, "Kustomization")
+        obj = await client.get(res, CLUSTER, moved)
+        obj["status"]["conditions"] = [condition("Ready", "True", "Applied revision: latest")]
+        await client.update(res, obj, subresource="status")
+        await asyncio.wait_for(waiting, timeout=30)
+
+    bootstrap.on(KubeConfig.load(cluster.control_plane.kubeconfig), ready_soon)
+
+
+def test_the_wait_ends_at_its_deadline_with_the_reason(cluster: Cluster, moved: str) -> None:
+    release(cluster, moved, UPGRADING)
+    unit(cluster, moved, CLUSTER, condition("Ready", "False", "health check failed", "HealthCheckFailed"))
+    with pytest.raises(RuntimeFailure, match=r"^the management cluster does not manage Cluster management-cluster: "
+                                             r"its Kustomization management-cluster is not Ready yet: health check"):
+        bootstrap.on(KubeConfig.load(cluster.control_plane.kubeconfig),
+                     lambda c: bootstrap._until_self_managed(c, moved, CLUSTER, 0))

@@ -10,6 +10,7 @@ only then the bootstrap cluster's deletion.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -23,12 +24,15 @@ from cluster_init.errors import RuntimeFailure
 from cluster_init.kube import ApiError, KubeConfig
 from cluster_init.kube.apply import apply
 from cluster_init.kube.client import Client
+from cluster_init.kube.watch import watch
 from cluster_init.progress import step
 from cluster_init.values import merged
 
 LOCAL_REPOSITORY = "cluster-init"
 SOURCE_AUTH_SECRET = "cluster-init-source-auth"  # the git remote's credentials, from `secrets.source`
 DEFINITIONS_UNIT = "management-cluster"  # the cluster definitions unit
+SELF_MANAGED_KINDS = (("cluster.x-k8s.io/v1beta2", "Cluster"), ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+                      ("helm.toolkit.fluxcd.io/v2", "HelmRelease"))  # what `_not_self_managed` reads
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,34 @@ def _check_self_managed(bootstrap: KubeConfig, management: KubeConfig, namespace
     if left:
         raise RuntimeFailure(f"the bootstrap cluster still holds Cluster {', '.join(left)}: the pivot did not finish; "
                              "run bootstrap again to resume it")
+    on(management, lambda c: _until_self_managed(c, namespace, name, timeout))
+
+
+async def _until_self_managed(client: Client, namespace: str, name: str, timeout: float,
+                              fallback: float = 5.0) -> None:
+    """`_not_self_managed` again at each change of what it reads (watched), or every `fallback` seconds should a
+    watch fail."""
+    changed = asyncio.Event()
+
+    async def feed(api_version: str, kind: str) -> None:
+        async for _ in watch(client, await client.resource(api_version, kind), namespace):
+            changed.set()
+
+    feeds = [asyncio.create_task(feed(*kind)) for kind in SELF_MANAGED_KINDS]
     deadline = time.monotonic() + timeout
-    while (why := on(management, lambda c: _not_self_managed(c, namespace, name))) is not None:
-        if time.monotonic() > deadline:
-            raise RuntimeFailure(f"the management cluster does not manage Cluster {name}: {why}")
-        time.sleep(1)
+    try:
+        while True:
+            changed.clear()
+            if (why := await _not_self_managed(client, namespace, name)) is None:
+                return
+            if (left := deadline - time.monotonic()) <= 0:
+                raise RuntimeFailure(f"the management cluster does not manage Cluster {name}: {why}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=min(left, fallback))
+    finally:
+        for task in feeds:
+            task.cancel()
+        await asyncio.gather(*feeds, return_exceptions=True)
 
 
 async def _clusters(client: Client, namespace: str) -> list[str]:
