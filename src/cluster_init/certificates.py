@@ -21,7 +21,7 @@ from cluster_init.kube.status import condition
 
 API_VERSION = "cert-manager.io/v1"
 RACE = "CSR not signed by referenced private key"  # the self-signed issuer's refusal, in the Issuing condition
-SETTLED = dt.timedelta(seconds=2)  # cert-manager ignores a request that failed in the second of the new Issuing
+SETTLED = dt.timedelta(seconds=2)  # a request failed in the new Issuing condition's second would fail it again
 
 
 def _stuck(cert: dict[str, Any], now: dt.datetime) -> bool:
