@@ -95,16 +95,26 @@ def test_a_failed_release_is_named(cluster: Cluster, moved: str) -> None:
     assert gap(cluster, moved) == "its HelmRelease telco-cloud-init failed: upgrade retries exhausted"
 
 
-def test_the_wait_wakes_at_the_change_that_completes_the_proof(cluster: Cluster, moved: str) -> None:
+def test_the_wait_wakes_at_the_change_that_completes_the_proof(cluster: Cluster, moved: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Watched, not polled: with neither a polling fallback nor its own deadline within the test's, only a watch
-    event can end the wait."""
+    event can end the wait, once it has found the unit not Ready."""
     release(cluster, moved, UPGRADING)
     unit(cluster, moved, CLUSTER, condition("Ready", "False", "reconciling", "Progressing"))
+    found_not_ready = asyncio.Event()
+    check = bootstrap._not_self_managed
+
+    async def checked(client: Client, namespace: str, name: str) -> str | None:
+        why = await check(client, namespace, name)
+        if why is not None:
+            found_not_ready.set()
+        return why
+
+    monkeypatch.setattr(bootstrap, "_not_self_managed", checked)
 
     async def ready_soon(client: Client) -> None:
         waiting = asyncio.create_task(bootstrap._until_self_managed(client, moved, CLUSTER, 3600, fallback=3600))
-        await asyncio.sleep(0.5)  # the wait has read the unit once and watches
-        assert not waiting.done()
+        await asyncio.wait_for(found_not_ready.wait(), timeout=30)
         res = await client.resource(KUSTOMIZE, "Kustomization")
         obj = await client.get(res, CLUSTER, moved)
         obj["status"]["conditions"] = [condition("Ready", "True", "Applied revision: latest")]
