@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster_init.kube import ApiError, Client
-from cluster_init.kube.status import condition
+from cluster_init.kube.status import condition, timestamp
 
 API_VERSION = "cert-manager.io/v1"
 RACE = "CSR not signed by referenced private key"  # the self-signed issuer's refusal, in the Issuing condition
@@ -29,12 +29,8 @@ def _stuck(cert: dict[str, Any], now: dt.datetime) -> bool:
     issuing = condition(cert, "Issuing") or {}
     if issuing.get("status") != "False" or RACE not in str(issuing.get("message", "")):
         return False
-    failed = (cert.get("status") or {}).get("lastFailureTime")
-    return failed is not None and now - _time(str(failed)) >= SETTLED
-
-
-def _time(stamp: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    failed = timestamp((cert.get("status") or {}).get("lastFailureTime"))
+    return failed is not None and now - failed >= SETTLED
 
 
 def _triggered(cert: dict[str, Any], now: dt.datetime) -> dict[str, Any]:

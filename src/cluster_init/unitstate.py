@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster_init.kube.status import CURRENT, FAILED, IN_PROGRESS, condition, readiness
+from cluster_init.kube.status import CURRENT, FAILED, IN_PROGRESS, condition, readiness, timestamp
 
 READY, FAILED_, WAITING, RUNNING, SUSPENDED, PENDING = "Ready", "Failed", "Waiting", "Reconciling", "Suspended", \
     "Pending"
@@ -51,13 +51,6 @@ class Snapshot:
         return [o for (k, _, _), o in sorted(self.objects.items()) if k == kind]
 
 
-def _time(text: Any) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def state_of(obj: Mapping[str, Any]) -> tuple[str, str]:
     """A Flux object's state as a user reads it: Ready, Failed, Waiting (on a dependency), Suspended, Reconciling.
 
@@ -84,11 +77,11 @@ PROGRESSING = ("Progressing", "ProgressingWithRetry", None)
 
 def elapsed(obj: Mapping[str, Any], now: dt.datetime) -> float | None:
     """From creation to Ready (or to now while not Ready)."""
-    created = _time((obj.get("metadata") or {}).get("creationTimestamp"))
+    created = timestamp((obj.get("metadata") or {}).get("creationTimestamp"))
     if created is None:
         return None
     ready = condition(obj, "Ready") or {}
-    end = _time(ready.get("lastTransitionTime")) if ready.get("status") == "True" else now
+    end = timestamp(ready.get("lastTransitionTime")) if ready.get("status") == "True" else now
     return max(0.0, ((end or now) - created).total_seconds())
 
 

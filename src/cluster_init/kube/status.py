@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,14 @@ class Status:
     @property
     def ready(self) -> bool:
         return self.state == CURRENT
+
+
+def timestamp(text: Any) -> dt.datetime | None:
+    """A Kubernetes timestamp (RFC 3339, `Z` for UTC) as an aware datetime; None when absent or malformed."""
+    try:
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
