@@ -489,6 +489,47 @@ def test_the_flux_images_fetched_early_are_the_ones_its_controllers_run() -> Non
                                            "registry.test:5000/flux/source-controller:v1.9.5"]
 
 
+def test_flux_on_the_kind_node_network_starts_without_the_pod_network() -> None:
+    """On the kind bootstrap cluster Flux's controllers run on the node's network, so that they start before its CNI:
+    each reaches the API server and names without cluster services, listens on ports of its own, and
+    source-controller hands out artifact addresses on the node."""
+    from cluster_init.bootstrap import fluxinstall
+
+    def deployment(name: str) -> dict[str, Any]:
+        ports = [{"containerPort": 8080, "name": "http-prom"}, {"containerPort": 9440, "name": "healthz"}]
+        args = ["--events-addr=", "--watch-all-namespaces"]
+        if name == "source-controller":
+            ports.insert(0, {"containerPort": 9090, "name": "http"})
+            args.append("--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local.")
+        return {"kind": "Deployment", "metadata": {"name": name}, "spec": {"template": {"spec": {"containers": [
+            {"name": "manager", "args": args, "ports": ports,
+             "env": [{"name": "RUNTIME_NAMESPACE", "value": "flux-system"}],
+             "readinessProbe": {"httpGet": {"path": "/readyz", "port": "healthz"}}}]}}}}
+
+    names = ("source-controller", "kustomize-controller", "helm-controller")
+    pods = [fluxinstall.on_node_network(fluxinstall.on_node_network(deployment(n)))["spec"]["template"]["spec"]
+            for n in names]
+    listening = []
+    for pod in pods:
+        assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "Default"
+        assert pod["tolerations"] == [{"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                                       "effect": "NoSchedule"}]
+        container = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["KUBERNETES_SERVICE_HOST"] == "$(HOST_IP)" and env["KUBERNETES_SERVICE_PORT"] == "6443"
+        assert env["RUNTIME_NAMESPACE"] == "flux-system" and len(container["env"]) == 4
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        flags = dict(a.split("=", 1) for a in container["args"] if "=" in a)
+        assert flags["--metrics-addr"] == f":{ports['http-prom']}" and flags["--health-addr"] == f":{ports['healthz']}"
+        assert container["readinessProbe"]["httpGet"]["port"] == "healthz"
+        listening += ports.values()
+    assert len(listening) == len(set(listening)) == 7
+    source_flags = dict(a.split("=", 1) for a in pods[0]["containers"][0]["args"] if "=" in a)
+    assert source_flags["--storage-adv-addr"] == "$(HOST_IP):9090"
+    namespace = {"kind": "Namespace", "metadata": {"name": "flux-system"}}
+    assert fluxinstall.on_node_network(dict(namespace)) == namespace
+
+
 @pytest.mark.parametrize("folder", ["capd-kubeadm", "capo-kubeadm"])
 def test_kubeadm_probes_the_new_clusters_coredns_every_second(folder: str) -> None:
     """The KubeadmControlPlane writes a `corednsdeployment` patch into the directory `kubeadm init` reads its

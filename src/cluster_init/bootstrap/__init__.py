@@ -84,6 +84,7 @@ def _install(config: KubeConfig, env: Environment, values: dict[str, Any], optio
         if options.kind_name is not None:
             from cluster_init.bootstrap import kind
 
+            objects = [fluxinstall.on_node_network(o) for o in objects]
             kind.prefetch(options.kind_name, fluxinstall.images(objects))
         on(config, lambda c: fluxinstall.install(c, objects))
     if on(config, lambda c: _pivot_begun(c, options.namespace)):

@@ -33,6 +33,14 @@ TUNING = {"kustomize-controller": ["--concurrent=20", "--requeue-dependency=1s"]
 # A controller's first readiness probe comes before it serves (source-controller's artifact server starts once
 # it leads), and Flux probes every 10 s: probed every second, it is seen Ready about 9 s sooner.
 READINESS_PERIOD = 1
+# On the kind bootstrap cluster Flux runs on the node's network (`on_node_network`): its controllers start with the
+# node, while its pod network (the CNI) and kube-proxy are still starting 8-10 s longer, so that the release, its
+# units and cert-manager's chart are installed by the time the node is Ready. Each controller gets its own metrics
+# and health ports there (they share one network namespace).
+NODE_PORTS = {"source-controller": {"http-prom": 8080, "healthz": 9440},
+              "kustomize-controller": {"http-prom": 8081, "healthz": 9441},
+              "helm-controller": {"http-prom": 8082, "healthz": 9442}}
+PORT_FLAGS = {"http-prom": "--metrics-addr", "healthz": "--health-addr"}
 
 
 def manifests(flux: dict[str, Any]) -> list[dict[str, Any]]:
@@ -83,6 +91,36 @@ def tuned(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def on_node_network(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` run on the node's network when it is one of Flux's Deployments. It reaches the API server on the node's
+    address (the `kubernetes` Service needs kube-proxy), names through the node's resolver (cluster DNS needs the pod
+    network), and source-controller serves artifacts on the node's address instead of its Service's name."""
+    if obj.get("kind") != "Deployment" or obj["metadata"].get("name") not in NODE_PORTS:
+        return obj
+    pod = obj["spec"]["template"]["spec"]
+    pod["hostNetwork"] = True
+    pod["dnsPolicy"] = "Default"
+    not_ready = {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}
+    pod["tolerations"] = [*[t for t in pod.get("tolerations", []) if t != not_ready], not_ready]
+    container = pod["containers"][0]
+    container["env"] = [{"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                        {"name": "KUBERNETES_SERVICE_HOST", "value": "$(HOST_IP)"},
+                        {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"},
+                        *[e for e in container.get("env", []) if not e["name"].startswith(("HOST_IP", "KUBERNETES_"))]]
+    ports = NODE_PORTS[obj["metadata"]["name"]]
+    args = [a for a in container.get("args", []) if a.split("=")[0] not in PORT_FLAGS.values()]
+    args += [f"{PORT_FLAGS[name]}=:{port}" for name, port in ports.items()]
+    container["args"] = [f"--storage-adv-addr=$(HOST_IP):{_port(container, 'http')}"
+                         if a.startswith("--storage-adv-addr=") else a for a in args]
+    for port in container.get("ports", []):
+        port["containerPort"] = ports.get(port["name"], port["containerPort"])
+    return obj
+
+
+def _port(container: dict[str, Any], name: str) -> int:
+    return int(next(p["containerPort"] for p in container.get("ports", []) if p["name"] == name))
+
+
 def _relocated(obj: dict[str, Any], mirror: str) -> dict[str, Any]:
     if obj.get("kind") != "Deployment":
         return obj
@@ -98,15 +136,14 @@ def images(objects: list[dict[str, Any]]) -> list[str]:
 
 
 async def install(client: Client, objects: list[dict[str, Any]], timeout: float = 300) -> None:
-    """Apply (idempotent: server-side apply), CRDs first and established, so that Flux's objects can be applied
-    next, while the controllers start (`running` checks them)."""
-    crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
-    for obj in [o for o in objects if o["kind"] == "Namespace"] + crds:
+    """Apply (idempotent: server-side apply) the namespace and CRDs first, then the controllers, which start
+    meanwhile (`running` checks them); return once the CRDs are established, so that Flux's objects can be
+    applied next."""
+    first = ("Namespace", "CustomResourceDefinition")
+    for obj in [o for o in objects if o["kind"] in first] + [o for o in objects if o["kind"] not in first]:
         await apply(client, obj, strict=False)
-    await _wait(client, crds, time.monotonic() + timeout)
-    for obj in objects:
-        if obj["kind"] not in ("Namespace", "CustomResourceDefinition"):
-            await apply(client, obj, strict=False)
+    await _wait(client, [o for o in objects if o["kind"] == "CustomResourceDefinition"], time.monotonic() + timeout,
+                every=0.2)
 
 
 async def running(client: Client, objects: list[dict[str, Any]], timeout: float = 300) -> None:
@@ -114,7 +151,7 @@ async def running(client: Client, objects: list[dict[str, Any]], timeout: float 
     await _wait(client, [o for o in objects if o["kind"] == "Deployment"], time.monotonic() + timeout)
 
 
-async def _wait(client: Client, objects: list[dict[str, Any]], deadline: float) -> None:
+async def _wait(client: Client, objects: list[dict[str, Any]], deadline: float, every: float = 1) -> None:
     for obj in objects:
         res = await client.resource_of(obj)
         meta = obj["metadata"]
@@ -126,7 +163,7 @@ async def _wait(client: Client, objects: list[dict[str, Any]], deadline: float) 
             if time.monotonic() > deadline:
                 raise RuntimeFailure(await _node_not_ready(client) or
                                      f"Flux's {obj['kind']} {meta['name']} not ready in time: {status.message}")
-            await asyncio.sleep(1)
+            await asyncio.sleep(every)
 
 
 async def _node_not_ready(client: Client) -> str | None:
