@@ -509,7 +509,7 @@ def test_flux_on_the_kind_node_network_starts_without_the_pod_network() -> None:
     names = ("source-controller", "kustomize-controller", "helm-controller")
     pods = [fluxinstall.on_node_network(fluxinstall.on_node_network(deployment(n)))["spec"]["template"]["spec"]
             for n in names]
-    listening = []
+    listening: list[int] = []
     for pod in pods:
         assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "Default"
         assert pod["tolerations"] == [{"key": "node.kubernetes.io/not-ready", "operator": "Exists",

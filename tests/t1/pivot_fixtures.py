@@ -275,8 +275,8 @@ def check_moved(before: dict[tuple[str, str, str], JSON], source_after: dict[tup
                 expected: Iterable[tuple[str, str, str]] | None = None, statuses: bool = False) -> list[str]:
     """Everything that is wrong with a finished move of `before` (the source as it was before the move, unpaused):
     a copy for each object, equal to it (spec, labels, annotations, finalizers, data, and the status when
-    `statuses`, else none copied: nobody rebuilds them in the twin; field managers when one of them is a
-    server-side apply manager),
+    `statuses`, else only its status.initialization: nobody rebuilds statuses in the twin; field managers when one
+    of them is a server-side apply manager),
     owner references pointing at the owners' copies, nothing left in the source, nothing paused, nothing extra."""
     problems: list[str] = []
     keys = set(before) if expected is None else set(expected)
@@ -293,8 +293,13 @@ def check_moved(before: dict[tuple[str, str, str], JSON], source_after: dict[tup
             problems.append(f"{key}: the target object does not record the source UID")
         if _plain(src, status=statuses) != _plain(copy, status=statuses):
             problems.append(f"{key}: differs from the source")
-        if not statuses and src.get("status") and copy.get("status") == src["status"] and key not in kept:
-            problems.append(f"{key}: its status was copied")
+        if not statuses and key not in kept:
+            src_status, copy_status = src.get("status") or {}, copy.get("status") or {}
+            if copy_status.get("initialization") != src_status.get("initialization"):
+                problems.append(f"{key}: status.initialization {copy_status.get('initialization')} "
+                                f"!= {src_status.get('initialization')}")
+            if set(copy_status) - {"initialization"}:
+                problems.append(f"{key}: its status was copied beyond status.initialization")
         if any(m[1] == "Apply" for m in _managers(src)) and _managers(src) != _managers(copy):
             problems.append(f"{key}: field managers {_managers(copy)} != {_managers(src)}")
         src_refs = src["metadata"].get("ownerReferences") or []

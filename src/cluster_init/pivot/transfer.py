@@ -63,12 +63,19 @@ async def create_copy(target: Client, res: Resource, node: Node, owner_uids: Map
 
 
 async def finish_copy(target: Client, res: Resource, node: Node, current: JSON, *, copy_status: bool) -> None:
-    """Bring the copy's field managers (and, with `copy_status`, its status) to the source's: status through the
-    status subresource, then managedFields (last: every write adds our own manager entry, which this replaces)."""
+    """Bring the copy's status marks (`initialization`; with `copy_status`, its whole status) and field managers to
+    the source's: status through the status subresource, then managedFields (last: every write adds our own manager
+    entry, which this replaces)."""
     src = node.obj or {}
+    status = src.get("status") or {}
     if copy_status and res.has_status and "status" in src and current.get("status") != src["status"]:
-        patch = [{"op": "add", "path": "/status", "value": src["status"]}]
+        patch: Any = [{"op": "add", "path": "/status", "value": src["status"]}]
         current = await target.patch(res, node.name, node.namespace or None, patch, json_patch=True,
+                                     subresource="status", field_manager=FIELD_MANAGER)
+    elif res.has_status and status.get("initialization") and \
+            (current.get("status") or {}).get("initialization") != status["initialization"]:
+        current = await target.patch(res, node.name, node.namespace or None,
+                                     {"status": {"initialization": status["initialization"]}},
                                      subresource="status", field_manager=FIELD_MANAGER)
     if needs_managed_fields(src) and managed_fields(current) != managed_fields(src):
         full = (src.get("metadata") or {}).get("managedFields")
