@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from cluster_init.kube import ApiError, Resource
-from cluster_init.pivot import Engine, Options, Report, Step, lock
+from cluster_init.pivot import Engine, Options, Report, Step, lock, transfer
 from cluster_init.pivot.names import BLOCK_MOVE, PAUSED_BY_PIVOT
 from tests.t1 import capi_graphs as graphs
 from tests.t1.pivot_fixtures import (
@@ -169,6 +169,34 @@ def test_copy_status_also_moves_statuses(pair: Pair) -> None:
 
     assert code == 0, err
     assert_moved(pair, ns, before, statuses=True)
+
+
+def test_a_clusters_status_marks_are_written_once_everything_is_copied(pair: Pair,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy gets its source's status.initialization. Cluster API connects to a Cluster as soon as it is marked
+    provisioned, and when its kubeconfig Secret (copied after it) is not there yet, tries again only 30 s later:
+    the Cluster's marks are written after every object has been created."""
+    ns = fresh_namespace()
+    generate(pair, one_cluster(ns))
+    before, _ = snapshots(pair, ns)
+    calls: list[tuple[str, str]] = []
+    create, finish = transfer.create_copy, transfer.finish_copy
+
+    async def recorded_create(target: Any, res: Resource, node: Any, owner_uids: Any) -> Any:
+        calls.append(("create", node.kind))
+        return await create(target, res, node, owner_uids)
+
+    async def recorded_finish(target: Any, res: Resource, node: Any, current: Any, *, copy_status: bool) -> None:
+        calls.append(("finish", node.kind))
+        await finish(target, res, node, current, copy_status=copy_status)
+
+    monkeypatch.setattr(transfer, "create_copy", recorded_create)
+    monkeypatch.setattr(transfer, "finish_copy", recorded_finish)
+    move(pair, ns)
+
+    assert_moved(pair, ns, before)  # status.initialization copied, nothing else of the statuses
+    assert ("create", "Secret") in calls
+    assert calls.index(("finish", "Cluster")) > max(i for i, c in enumerate(calls) if c[0] == "create")
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(pair: Pair) -> None:

@@ -366,6 +366,9 @@ class Engine:
         assert self.target is not None
         nodes = {n.uid: n for n in plan.nodes}
         total, done = len(nodes), 0
+        # A Cluster's status is written once everything is copied: Cluster API connects to a Cluster marked
+        # provisioned at once, and when its kubeconfig Secret (copied after it) is missing, tries again 30 s later.
+        last: dict[str, JSON] = {}
 
         async def one(uid: str) -> None:
             nonlocal done
@@ -374,7 +377,7 @@ class Engine:
             res = self.res_of(node)
             if state[uid] == "copied":
                 if DELETE_FOR_MOVE not in node.annotations:  # else: finished and verified before deletion began
-                    await self._finish_copy(res, node, copies[node.key])
+                    await self._finish_copy(res, node, copies[node.key], last)
                 report.resumed += 1
             elif state[uid] == "new":
                 try:
@@ -387,16 +390,23 @@ class Engine:
                 else:
                     self.owner_uids[uid] = created["metadata"]["uid"]
                     state[uid] = "copied"
-                    await self._finish_copy(res, node, created)
+                    await self._finish_copy(res, node, created, last)
                     report.created += 1
             done += 1
             self.step("create", done, total, node.ref)
 
         after = {uid: [*n.owners, *n.soft_owners] for uid, n in nodes.items()}
         await in_order(list(nodes), after, one)
+        await run_all(self._finish_copy(self.res_of(nodes[uid]), nodes[uid], current) for uid, current in last.items())
 
-    async def _finish_copy(self, res: Resource, node: Node, current: JSON) -> None:
+    async def _finish_copy(self, res: Resource, node: Node, current: JSON,
+                           later: dict[str, JSON] | None = None) -> None:
+        """Write the copy's status and field managers, or, for a Cluster while `later` collects them, leave that
+        for when everything is copied."""
         assert self.target is not None
+        if later is not None and node.group == CAPI_GROUP and node.kind == "Cluster":
+            later[node.uid] = current
+            return
         await transfer.finish_copy(self.target, res, node, current, copy_status=self.options.copy_status)
 
     async def _verify(self, plan: Plan, state: Mapping[str, str], report: Report) -> None:
