@@ -34,7 +34,7 @@ TUNING = {"kustomize-controller": ["--concurrent=20", "--requeue-dependency=1s"]
 # it leads), and Flux probes every 10 s: probed every second, it is seen Ready about 9 s sooner.
 READINESS_PERIOD = 1
 # On the kind bootstrap cluster Flux runs on the node's network (`on_node_network`): its controllers start with the
-# node, while its pod network (the CNI) and kube-proxy are still starting 8-10 s longer, so that the release, its
+# node, while its pod network (the CNI) and kube-proxy are still starting (8-16 s measured), so that the release, its
 # units and cert-manager's chart are installed by the time the node is Ready. Each controller gets its own metrics
 # and health ports there (they share one network namespace).
 NODE_PORTS = {"source-controller": {"http-prom": 8080, "healthz": 9440},

@@ -18,7 +18,7 @@ Phases of a move (each reported to an observer as `Step`s, which is also where t
    them: the providers' controllers rebuild them once the target unpauses. Only `status.initialization` is
    (Cluster API v1beta2's one-way marks of finished provisioning): Cluster API connects to a Cluster only once its
    infrastructure is marked provisioned, so with the mark the connection is made while the copy is still paused,
-   instead of after the first reconcile that follows the unpause (the moved Cluster is Available about 2 s
+   instead of after the first reconcile that follows the unpause (the moved Cluster is Available 1-2 s
    sooner). A Cluster's status is written once every object is copied: connecting before its kubeconfig Secret is
    there, Cluster API would try again only 30 s later. `copy_status` writes whole statuses, for tools that read
    them before the controllers have run;
