@@ -69,7 +69,7 @@ async def finish_copy(target: Client, res: Resource, node: Node, current: JSON, 
     src = node.obj or {}
     status = src.get("status") or {}
     if copy_status and res.has_status and "status" in src and current.get("status") != src["status"]:
-        patch: Any = [{"op": "add", "path": "/status", "value": src["status"]}]
+        patch = [{"op": "add", "path": "/status", "value": src["status"]}]
         current = await target.patch(res, node.name, node.namespace or None, patch, json_patch=True,
                                      subresource="status", field_manager=FIELD_MANAGER)
     elif res.has_status and status.get("initialization") and \
